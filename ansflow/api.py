@@ -1,0 +1,31 @@
+"""The REST API root: every app's router is mounted here under ``/api/v1/``."""
+
+from django.urls import path
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from . import health
+
+
+class ApiRootView(APIView):
+    """Lists the API's top-level resources."""
+
+    permission_classes = [permissions.AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "health-echo": reverse("api-health-echo", request=request),
+                "schema": reverse("api-schema", request=request),
+                "docs": reverse("api-docs", request=request),
+            }
+        )
+
+
+urlpatterns = [
+    path("", ApiRootView.as_view(), name="api-root"),
+    path("health/echo/", health.HealthEchoView.as_view(), name="api-health-echo"),
+]

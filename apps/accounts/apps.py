@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Users, projects, teams, roles, the permission API, tokens, credentials and audit."""
+
+    name = "apps.accounts"
+    label = "accounts"
+    verbose_name = "Accounts"

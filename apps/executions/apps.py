@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ExecutionsConfig(AppConfig):
+    """Executions, step executions, log lines and approvals; the engine and the executors."""
+
+    name = "apps.executions"
+    label = "executions"
+    verbose_name = "Executions"

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PipelinesConfig(AppConfig):
+    """Pipelines, their immutable versions, the spec parser and validator, and triggers."""
+
+    name = "apps.pipelines"
+    label = "pipelines"
+    verbose_name = "Pipelines"
