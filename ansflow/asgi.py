@@ -7,8 +7,9 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ansflow.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from apps.accounts.ws import TokenAuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 
 from .routing import websocket_urlpatterns  # noqa: E402
 from .websocket import origin_validator  # noqa: E402
@@ -16,6 +17,6 @@ from .websocket import origin_validator  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": origin_validator(TokenAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

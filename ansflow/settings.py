@@ -8,7 +8,9 @@ both under ``ANSFLOW_DATA_DIR``. Production sets ``DATABASE_URL``, ``REDIS_URL``
 
 from __future__ import annotations
 
+import base64
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,6 +46,31 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _credential_keys() -> list[tuple[str, str]]:
+    """Master keys for credential encryption, ``id:fernet-key`` pairs, the first used for new rows."""
+    raw = env.str("ANSFLOW_CREDENTIAL_KEYS", default="")
+    if not raw:
+        if not DEBUG:
+            raise ImproperlyConfigured("ANSFLOW_CREDENTIAL_KEYS must be set when DEBUG=0.")
+        # Embedded default: one random key per data directory, kept across restarts.
+        path = DATA_DIR / "credential_keys"
+        if not path.exists():
+            key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            path.write_text(f"k1:{key}\n")
+            path.chmod(0o600)
+        raw = ",".join(path.read_text().split())
+    pairs = []
+    for item in raw.split(","):
+        key_id, sep, key = item.strip().partition(":")
+        if not sep or not key_id or not key:
+            raise ImproperlyConfigured("ANSFLOW_CREDENTIAL_KEYS: expected comma-separated id:key pairs.")
+        pairs.append((key_id, key))
+    return pairs
+
+
+CREDENTIAL_KEYS = _credential_keys()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -59,6 +86,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "channels",
+    "axes",
     "ansflow",
     "apps.accounts",
     "apps.k8s_integration",
@@ -76,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ansflow.urls"
@@ -149,7 +178,7 @@ def _db_number(query: str) -> str:
 
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_ACKS_LATE = False  # the database row is the truth; the reaper re-sends what was lost
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -177,7 +206,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/accounts/tokens/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+AUTHENTICATION_BACKENDS = [
+    # Refuses logins while a username + address pair is locked out, then the normal check.
+    "apps.accounts.backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 # Every HTTPS protection is on in production (DEBUG=0); each can be turned off
 # by the environment for a deployment that terminates TLS elsewhere.
@@ -201,7 +242,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 *
 # --- REST API -----------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -269,3 +313,17 @@ WORKER_CONCURRENCY = env.int("ANSFLOW_WORKER_CONCURRENCY", default=2)
 
 # Seconds each /readyz dependency check may take before it counts as failed.
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=2.0)
+
+# --- Engine --------------------------------------------------------------------
+
+# A running step's worker writes a heartbeat every interval; the reaper marks a
+# step `lost` when its heartbeat is older than the timeout.
+HEARTBEAT_INTERVAL = env.float("ANSFLOW_HEARTBEAT_INTERVAL", default=0.5)
+HEARTBEAT_TIMEOUT = env.float("ANSFLOW_HEARTBEAT_TIMEOUT", default=10.0)
+REAPER_INTERVAL = env.float("ANSFLOW_REAPER_INTERVAL", default=5.0)
+# A queued step whose message has not been claimed after this long is sent again.
+REQUEUE_AFTER = env.float("ANSFLOW_REQUEUE_AFTER", default=30.0)
+WORKSPACES_DIR = DATA_DIR / "workspaces"
+# Hours a finished execution's workspace is kept (0: removed as soon as it finishes).
+WORKSPACE_RETENTION_HOURS = env.float("ANSFLOW_WORKSPACE_RETENTION_HOURS", default=0)
+CELERY_BEAT_SCHEDULE["ansflow-reaper"] = {"task": "executions.reap", "schedule": REAPER_INTERVAL}

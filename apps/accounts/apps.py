@@ -7,3 +7,9 @@ class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from . import access, signals
+
+        access.register()
+        signals.connect()
