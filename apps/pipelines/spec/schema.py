@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import re
 from typing import Any
 
 import jsonschema
@@ -31,6 +32,10 @@ _DURATION = {
     "minimum": 0,
     "x-error": "expected a duration such as 90s, 10m, 2h, 1h30m or a number of seconds",
 }
+
+
+# Keys starting with x- are ignored, so a document can hold shared blocks for YAML anchors (as in Compose files).
+_EXTENSIONS = {"^x-": {"description": "Extension field, ignored (e.g. a block for YAML anchors)."}}
 
 
 def _names(pattern: str, error: str) -> dict[str, Any]:
@@ -151,6 +156,7 @@ def _build() -> dict[str, Any]:
     spec = {
         "type": "object",
         "required": ["steps"],
+        "patternProperties": _EXTENSIONS,
         "additionalProperties": False,
         "properties": {
             "inputs": {
@@ -202,6 +208,7 @@ def _build() -> dict[str, Any]:
         "title": "AnsFlow pipeline (ansflow/v1)",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata", "spec"],
+        "patternProperties": _EXTENSIONS,
         "additionalProperties": False,
         "properties": {
             "apiVersion": {"const": API_VERSION},
@@ -269,8 +276,9 @@ def _report(error: jsonschema.ValidationError, issues: Issues) -> None:
     match error.validator:
         case "additionalProperties":
             known = [k for k in schema.get("properties", {}) if isinstance(k, str)]
+            patterns = list(schema.get("patternProperties", {}))
             for key in instance:
-                if key not in known:
+                if key not in known and not any(re.search(p, key) for p in patterns):
                     hint = difflib.get_close_matches(key, known, n=1)
                     suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
                     issues.add_schema((*path, key), f"unknown key {key!r}{suffix}", key=True)

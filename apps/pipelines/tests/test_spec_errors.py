@@ -1,0 +1,641 @@
+"""Every kind of invalid document is reported with its path, YAML line/column and a clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.pipelines.spec import SpecIssue
+
+from .spec_helpers import doc, errors, locate
+
+# (case id, document body with a » before the offending node, expected path, expected message fragment)
+CASES = [
+    (
+        "unknown-key-in-step",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              »rnu: x
+        """,
+        "spec.steps[0].rnu",
+        "unknown key 'rnu'",
+    ),
+    (
+        "unknown-top-level-key-suggests",
+        """
+        spec:
+          stpes: []
+          »stepz: []
+        """,
+        "spec.stepz",
+        "did you mean 'steps'?",
+    ),
+    (
+        "wrong-type",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              needs: »a
+        """,
+        "spec.steps[0].needs",
+        "expected list, got string",
+    ),
+    (
+        "unknown-step-type",
+        """
+        spec:
+          steps:
+            - id: a
+              type: »shel
+              run: echo
+        """,
+        "spec.steps[0].type",
+        "unknown step type 'shel'",
+    ),
+    (
+        "missing-run",
+        """
+        spec:
+          steps:
+            - »id: a
+              type: shell
+        """,
+        "spec.steps[0]",
+        "missing required key 'run'",
+    ),
+    (
+        "run-on-http",
+        """
+        spec:
+          steps:
+            - id: a
+              type: http
+              »run: curl x
+              with: {url: "http://example.test/"}
+        """,
+        "spec.steps[0].run",
+        "http steps do not take `run`",
+    ),
+    (
+        "duplicate-step-id",
+        """
+        spec:
+          steps:
+            - {id: a, type: shell, run: echo}
+            - {id: »a, type: shell, run: echo}
+        """,
+        "spec.steps[1].id",
+        "duplicate step id 'a'",
+    ),
+    (
+        "unknown-need",
+        """
+        spec:
+          steps:
+            - {id: build, type: shell, run: make}
+            - id: test
+              type: shell
+              run: make test
+              needs: [build, »biuld]
+        """,
+        "spec.steps[1].needs[1]",
+        "unknown step 'biuld' (did you mean 'build'?)",
+    ),
+    (
+        "cycle",
+        """
+        spec:
+          steps:
+            - {id: a, type: shell, run: echo, needs: [»c]}
+            - {id: b, type: shell, run: echo, needs: [a]}
+            - {id: c, type: shell, run: echo, needs: [b]}
+        """,
+        "spec.steps[0].needs[0]",
+        "dependency cycle: a -> c -> b -> a",
+    ),
+    (
+        "self-need",
+        """
+        spec:
+          steps:
+            - {id: a, type: shell, run: echo, needs: [»a]}
+        """,
+        "spec.steps[0].needs[0]",
+        "dependency cycle: a -> a",
+    ),
+    (
+        "expression-syntax",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              if: »"{{ inputs.x == }}"
+        """,
+        "spec.steps[0].if",
+        "invalid expression: syntax error",
+    ),
+    (
+        "unknown-filter",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              env: {X: »"{{ 'a' | nosuch }}"}
+        """,
+        "spec.steps[0].env.X",
+        "No filter named 'nosuch'",
+    ),
+    (
+        "unknown-step-in-expression",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              if: »steps.zz.status == 'success'
+        """,
+        "spec.steps[0].if",
+        "unknown step 'zz'",
+    ),
+    (
+        "step-not-upstream",
+        """
+        spec:
+          steps:
+            - {id: a, type: shell, run: echo, outputs: [v]}
+            - {id: b, type: shell, run: echo}
+            - id: c
+              type: shell
+              run: echo
+              needs: [b]
+              if: »"{{ steps.a.outputs.v == '1' }}"
+        """,
+        "spec.steps[2].if",
+        "step 'a' is not upstream of this step",
+    ),
+    (
+        "undeclared-output",
+        """
+        spec:
+          steps:
+            - {id: a, type: shell, run: echo, outputs: [v]}
+            - id: b
+              type: shell
+              run: echo
+              needs: [a]
+              env:
+                X: »"{{ steps['a'].outputs.w }}"
+        """,
+        "spec.steps[1].env.X",
+        "step 'a' declares no output 'w'",
+    ),
+    (
+        "unknown-input",
+        """
+        spec:
+          inputs: {version: {type: string}}
+          steps:
+            - id: a
+              type: http
+              with: {url: »"http://x.test/{{ inputs.verison }}"}
+        """,
+        "spec.steps[0].with.url",
+        "unknown input 'verison'",
+    ),
+    (
+        "unknown-variable",
+        """
+        spec:
+          variables: {A: "1"}
+          concurrency: {group: »"deploy-{{ vars.B }}"}
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.concurrency.group",
+        "unknown variable 'B'",
+    ),
+    (
+        "steps-in-concurrency-group",
+        """
+        spec:
+          concurrency: »"{{ steps.a.status }}"
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.concurrency",
+        "'steps' is not available here",
+    ),
+    (
+        "matrix-parent-addressed",
+        """
+        spec:
+          steps:
+            - {id: unit, type: shell, run: echo, matrix: {py: ["3.11", "3.12"]}}
+            - id: b
+              type: shell
+              run: echo
+              needs: [unit]
+              if: »"steps.unit.status == 'success'"
+        """,
+        "spec.steps[1].if",
+        "address a child, e.g. steps['unit[py=3.11]']",
+    ),
+    (
+        "unknown-matrix-axis-in-expression",
+        """
+        spec:
+          steps:
+            - id: unit
+              type: shell
+              run: echo
+              matrix: {py: ["3.11"]}
+              env: {V: »"{{ matrix.pyhton }}"}
+        """,
+        "spec.steps[0].env.V",
+        "unknown matrix axis 'pyhton'",
+    ),
+    (
+        "secret-credential-not-listed",
+        """
+        spec:
+          credentials: [registry]
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              env: {TOKEN: {secret: »gitlab.token}}
+        """,
+        "spec.steps[0].env.TOKEN.secret",
+        "credential 'gitlab' is not listed in spec.credentials",
+    ),
+    (
+        "bad-secret-reference",
+        """
+        spec:
+          credentials: [registry]
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              env: {TOKEN: {secret: »registry}}
+        """,
+        "spec.steps[0].env.TOKEN.secret",
+        "expected <credential>.<field>",
+    ),
+    (
+        "bad-duration-text",
+        """
+        spec:
+          defaults: {timeout: »10x}
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.defaults.timeout",
+        "expected a duration such as 90s",
+    ),
+    (
+        "duration-unit-twice",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              retry: {max: 2, backoff: »1m1m}
+        """,
+        "spec.steps[0].retry.backoff",
+        "a unit appears twice",
+    ),
+    (
+        "zero-timeout",
+        """
+        spec:
+          steps:
+            - {id: a, type: shell, run: echo, timeout: »0s}
+        """,
+        "spec.steps[0].timeout",
+        "must be longer than zero",
+    ),
+    (
+        "bad-retry-reason",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              retry:
+                on: [failed, »exit:x]
+        """,
+        "spec.steps[0].retry.on[1]",
+        "expected failed, timed_out, lost or exit:<code>",
+    ),
+    (
+        "bad-integer-default",
+        """
+        spec:
+          inputs:
+            replicas: {type: integer, default: »two}
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.inputs.replicas.default",
+        "default 'two' is invalid: expected an integer",
+    ),
+    (
+        "default-below-minimum",
+        """
+        spec:
+          inputs:
+            replicas: {type: integer, minimum: 1, default: »0}
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.inputs.replicas.default",
+        "must be at least 1",
+    ),
+    (
+        "default-not-matching-pattern",
+        """
+        spec:
+          inputs:
+            version: {type: string, pattern: '^v[0-9]+', default: »"1.0"}
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.inputs.version.default",
+        "does not match the pattern",
+    ),
+    (
+        "choice-default-not-an-option",
+        """
+        spec:
+          inputs:
+            env: {type: choice, enum: [dev, prod], default: »qa}
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.inputs.env.default",
+        "must be one of dev, prod",
+    ),
+    (
+        "choice-without-enum",
+        """
+        spec:
+          inputs:
+            env: »{type: choice}
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.inputs.env",
+        "a choice input needs an enum",
+    ),
+    (
+        "bad-input-pattern",
+        """
+        spec:
+          inputs:
+            v: {type: string, pattern: »"([a"}
+          steps: [{id: a, type: shell, run: echo}]
+        """,
+        "spec.inputs.v.pattern",
+        "invalid regular expression",
+    ),
+    (
+        "empty-matrix-axis",
+        """
+        spec:
+          steps:
+            - {id: a, type: shell, run: echo, matrix: {py: »[]}}
+        """,
+        "spec.steps[0].matrix.py",
+        "must not be empty",
+    ),
+    (
+        "exclude-unknown-axis",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              matrix:
+                py: ["3.11", "3.12"]
+                exclude: [{»pyton: "3.11"}]
+        """,
+        "spec.steps[0].matrix.exclude[0].pyton",
+        "unknown matrix axis 'pyton'",
+    ),
+    (
+        "include-unknown-axis",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              matrix:
+                py: ["3.11"]
+                include:
+                  - {py: "3.13", »arch: arm}
+        """,
+        "spec.steps[0].matrix.include[0].arch",
+        "unknown matrix axis 'arch'",
+    ),
+    (
+        "include-missing-axis",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              matrix:
+                py: ["3.11"]
+                os: [linux]
+                include:
+                  - »{py: "3.13"}
+        """,
+        "spec.steps[0].matrix.include[0]",
+        "must set every axis (missing 'os')",
+    ),
+    (
+        "everything-excluded",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              matrix: »{py: ["3.11"], exclude: [{py: "3.11"}]}
+        """,
+        "spec.steps[0].matrix",
+        "expands to no combinations",
+    ),
+    (
+        "http-bad-url",
+        """
+        spec:
+          steps:
+            - {id: a, type: http, with: {url: »"ftp://example.test/"}}
+        """,
+        "spec.steps[0].with.url",
+        "must be an http:// or https:// URL",
+    ),
+    (
+        "http-unknown-with-key",
+        """
+        spec:
+          steps:
+            - {id: a, type: http, with: {url: "http://x.test", »methd: POST}}
+        """,
+        "spec.steps[0].with.methd",
+        "did you mean 'method'?",
+    ),
+    (
+        "approval-without-approvers",
+        """
+        spec:
+          steps:
+            - {id: a, type: approval, with: {approvers: »{roles: []}}}
+        """,
+        "spec.steps[0].with.approvers",
+        "name at least one role or user",
+    ),
+    (
+        "api-version",
+        """
+        spec:
+          steps: [{id: a, type: shell, run: echo}]
+        """.replace("", ""),
+        "apiVersion",
+        "unsupported apiVersion",
+    ),
+    (
+        "duplicate-yaml-key",
+        """
+        spec:
+          steps:
+            - id: a
+              type: shell
+              run: echo
+              »run: echo again
+        """,
+        "spec.steps[0].run",
+        "duplicate key 'run' (first defined at line 8, column 7)",
+    ),
+    (
+        "yaml-syntax",
+        """
+        spec:
+          steps: [{id: a, type: shell, run: echo}
+        »""",
+        "",
+        "YAML syntax error",
+    ),
+    (
+        "unsupported-tag",
+        """
+        spec:
+          steps: [{id: a, type: shell, run: »!!python/object:os.system echo}]
+        """,
+        "spec.steps[0].run",
+        "unsupported YAML tag",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "path", "message"), CASES, ids=[c[0] for c in CASES])
+def test_error_is_located(case: str, body: str, path: str, message: str) -> None:
+    text = doc(body)
+    if case == "api-version":
+        text = text.replace("ansflow/v1", "»ansflow/v2")
+    text, line, column = locate(text)
+    found = errors(text)
+    matching = [e for e in found if e.path == path and message in e.message]
+    assert matching, f"no error at {path!r} containing {message!r}; got:\n" + "\n".join(map(str, found))
+    assert (matching[0].line, matching[0].column) == (line, column), str(matching[0])
+
+
+def test_unknown_project_credential_is_reported_only_when_names_are_given() -> None:
+    text, line, column = locate(
+        doc(
+            """
+            spec:
+              credentials: [registry, »kube-prod]
+              steps: [{id: a, type: shell, run: echo}]
+            """
+        )
+    )
+    [issue] = errors(text, credentials=["registry"])
+    assert issue == SpecIssue("spec.credentials[1]", line, column, "unknown credential 'kube-prod' (not in this project)")
+    from apps.pipelines.spec import parse_pipeline
+
+    assert parse_pipeline(text)["credentials"] == ["registry", "kube-prod"]
+    assert parse_pipeline(text, credentials={"registry", "kube-prod", "other"})["credentials"] == ["registry", "kube-prod"]
+
+
+def test_all_errors_are_reported_at_once_in_document_order() -> None:
+    text = doc(
+        """
+        spec:
+          inputs: {n: {type: integer, default: x}}
+          defaults: {timeout: soon}
+          steps:
+            - {id: a, type: shel, run: echo}
+            - {id: b, type: shell, run: echo, needs: [zz]}
+            - {id: b, type: shell, run: echo}
+            - {id: c, type: shell, run: echo, if: "steps.b.outputs.nope"}
+        """
+    )
+    found = errors(text)
+    assert [e.path for e in found] == [
+        "spec.inputs.n.default",
+        "spec.defaults.timeout",
+        "spec.steps[0].type",
+        "spec.steps[1].needs[0]",
+        "spec.steps[2].id",
+        "spec.steps[3].if",
+    ]
+    assert [e.line for e in found] == sorted(e.line for e in found)  # type: ignore[type-var]
+
+
+def test_issue_string_names_path_line_and_column() -> None:
+    issue = SpecIssue("spec.steps[2].needs[0]", 14, 15, "unknown step 'biuld'")
+    assert str(issue) == "spec.steps[2].needs[0] (line 14, column 15): unknown step 'biuld'"
+    assert str(SpecIssue("", None, None, "document is empty")) == "(document): document is empty"
+
+
+def test_non_utf8_bytes_are_located() -> None:
+    data = doc("spec:\n  steps: [{id: a, type: shell, run: echo}]\n").encode()
+    data = data.replace(b"run: echo", b"run: ec\xffho")
+    [issue] = errors(data)
+    fifth = data.split(b"\n")[4]
+    assert (issue.line, issue.column) == (5, fifth.index(b"\xff") + 1)
+    assert "not valid UTF-8" in issue.message
+
+
+def test_document_larger_than_one_mib_is_refused() -> None:
+    text = doc("spec:\n  steps: [{id: a, type: shell, run: echo}]\n") + "#" * (1024 * 1024)
+    [issue] = errors(text)
+    assert "larger than 1024 KiB" in issue.message
+
+
+def test_deep_nesting_is_refused() -> None:
+    text = doc("spec:\n  steps: [{id: a, type: http, with: {url: 'http://x.test', json: " + "[" * 200 + "]" * 200 + "}}]\n")
+    [issue] = errors(text)
+    assert "nested deeper than 64 levels" in issue.message
+    assert issue.line == 5
+
+
+def test_recursive_alias_is_refused() -> None:
+    [issue] = errors("a: &a [*a]\n")
+    assert "recursive alias" in issue.message
+
+
+def test_multiple_documents_and_empty_documents_are_refused() -> None:
+    assert "expected a single document" in errors("a: 1\n---\nb: 2\n")[0].message
+    assert errors("   \n")[0].message == "document is empty"
