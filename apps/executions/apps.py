@@ -7,3 +7,8 @@ class ExecutionsConfig(AppConfig):
     name = "apps.executions"
     label = "executions"
     verbose_name = "Executions"
+
+    def ready(self) -> None:
+        from . import access
+
+        access.register()

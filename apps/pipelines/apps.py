@@ -7,3 +7,8 @@ class PipelinesConfig(AppConfig):
     name = "apps.pipelines"
     label = "pipelines"
     verbose_name = "Pipelines"
+
+    def ready(self) -> None:
+        from . import access
+
+        access.register()

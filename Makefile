@@ -1,0 +1,54 @@
+# AnsFlow: `make run` serves the app on the embedded default; `make test` runs the suite.
+SHELL := /bin/bash
+PY := .venv/bin/python
+RUN_STAMP := .venv/.stamp-run
+DEV_STAMP := .venv/.stamp-dev
+TEST_DATA_DIR ?= $(CURDIR)/var/test
+PYTEST_ARGS ?=
+
+.PHONY: run install test test-suite lint format bench clean
+
+$(RUN_STAMP): requirements.txt scripts/bootstrap
+	scripts/bootstrap requirements.txt
+	@touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt scripts/bootstrap
+	scripts/bootstrap requirements-dev.txt
+	@touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+
+## run: install (once), migrate, load the demo data, then serve Redis + web + worker + beat.
+run: $(RUN_STAMP)
+	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py seed_demo
+	@exec $(PY) manage.py serve
+
+## test: install test dependencies (once) and run the whole suite on the embedded default.
+test: $(DEV_STAMP)
+	@$(MAKE) --no-print-directory test-suite
+
+# The suite alone, on whatever DATABASE_URL / REDIS_URL the environment names.
+test-suite:
+	@rm -rf $(TEST_DATA_DIR) && mkdir -p $(TEST_DATA_DIR)
+	ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m "not k8s" $(PYTEST_ARGS)
+	@left=$$(ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -q --collect-only -m k8s 2>/dev/null | grep -c '::' || true); \
+	  echo "make test: $$left Kubernetes cluster test(s) left to 'make test-k8s'"
+
+## lint: ruff (lint + format check), mypy, import-linter layers.
+lint: $(DEV_STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy ansflow apps
+	.venv/bin/lint-imports
+
+format: $(DEV_STAMP)
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+## bench: benchmarks; results in bench/results/*.json, summary in bench/README.md.
+bench: $(DEV_STAMP)
+	ANSFLOW_DATA_DIR=$(CURDIR)/var/bench $(PY) -m bench
+
+clean:
+	rm -rf var .venv

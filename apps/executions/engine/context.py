@@ -1,0 +1,63 @@
+"""What a step sees: the expression context and the environment of its process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from apps.pipelines.spec import render_template
+
+from ..models import Execution, StepExecution
+
+
+def execution_info(execution: Execution) -> dict[str, Any]:
+    return {
+        "id": execution.pk,
+        "number": execution.number,
+        "pipeline": execution.pipeline.name,
+        "project": execution.project.slug,
+        "trigger": execution.trigger,
+    }
+
+
+def expression_context(execution: Execution, step: StepExecution, rows: Iterable[StepExecution]) -> dict[str, Any]:
+    """``inputs``, ``vars``, ``steps`` (every step: status and outputs), ``execution``, ``matrix``, ``trigger``."""
+    spec = execution.version.spec
+    context: dict[str, Any] = {
+        "inputs": dict(execution.inputs),
+        "execution": execution_info(execution),
+        "matrix": dict(step.matrix),
+        "trigger": dict(execution.trigger_info),
+        "steps": {row.step_id: {"status": row.status, "outputs": dict(row.outputs)} for row in rows},
+    }
+    context["vars"] = {name: render_template(str(value), context) for name, value in spec["variables"].items()}
+    return context
+
+
+def env_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).upper()
+
+
+def base_environment(execution: Execution, step: StepExecution, context: dict[str, Any]) -> dict[str, str]:
+    """Inputs, variables and matrix values as environment variables: data, never pasted into a command."""
+    env: dict[str, str] = {
+        "ANSFLOW_EXECUTION_ID": str(execution.pk),
+        "ANSFLOW_EXECUTION_NUMBER": str(execution.number),
+        "ANSFLOW_PIPELINE": execution.pipeline.name,
+        "ANSFLOW_PROJECT": execution.project.slug,
+        "ANSFLOW_STEP_ID": step.step_id,
+        "ANSFLOW_ATTEMPT": str(step.attempt),
+    }
+    for name, value in context["inputs"].items():
+        env[f"INPUT_{env_name(name)}"] = _env_value(value)
+    for name, value in context["matrix"].items():
+        env[f"MATRIX_{env_name(name)}"] = _env_value(value)
+    for name, value in context["vars"].items():
+        env[name] = value
+    return env
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

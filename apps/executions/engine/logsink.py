@@ -1,0 +1,175 @@
+"""The log sink: lines in, numbered batches out — persisted first, then published.
+
+Reader threads call ``write``; a flusher thread writes a batch every
+``FLUSH_INTERVAL`` seconds or every ``FLUSH_LINES`` lines: one UPDATE that hands
+out a range of sequence numbers, one bulk INSERT, one channel-layer message.
+Writers block when ``MAX_BUFFERED`` lines wait, so a fast step cannot grow the
+worker's memory without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts.masking import StreamMasker
+
+from ..choices import LogStream
+from ..models import Execution, LogLine
+from . import events
+
+logger = logging.getLogger("ansflow.engine.logs")
+
+FLUSH_INTERVAL = 0.01
+FLUSH_LINES = 2000
+MAX_BUFFERED = 20000
+MAX_LINE = 64 * 1024
+
+
+class LogSink:
+    """Collects a step's output lines and writes them in batches."""
+
+    def __init__(
+        self,
+        execution_id: int,
+        step_pk: int | None,
+        step_id: str,
+        secrets: Iterable[str] = (),
+        on_line: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.execution_id = execution_id
+        self.step_pk = step_pk
+        self.step_id = step_id
+        self.secrets = [s for s in secrets if s]
+        self.on_line = on_line
+        self._buffer: list[tuple[str, datetime, str]] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._maskers: dict[str, StreamMasker] = {}
+        self._partial: dict[str, str] = {}
+        self._first_at = 0.0
+        self.lines_written = 0
+        self._thread = threading.Thread(target=self._run, name=f"logsink-{step_id}", daemon=True)
+        self._thread.start()
+
+    # --- input ---------------------------------------------------------------
+
+    def write_chunk(self, stream: str, chunk: bytes) -> None:
+        """A chunk read from a pipe: a whole line, or part of one longer than the read limit."""
+        text = chunk.decode("utf-8", errors="replace")
+        masker = self._maskers.get(stream)
+        if masker is None:
+            masker = self._maskers[stream] = StreamMasker(self.secrets)
+        safe = masker.feed(text)
+        if text.endswith("\n"):
+            safe += masker.flush()
+        pending = self._partial.pop(stream, "") + safe
+        *complete, rest = pending.split("\n")
+        for line in complete:
+            self._emit(stream, line)
+        while len(rest) >= MAX_LINE:
+            self._emit(stream, rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        if rest:
+            self._partial[stream] = rest
+
+    def write(self, stream: str, text: str) -> None:
+        """Engine messages (stream ``s``) and already-decoded lines."""
+        self.write_chunk(stream, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
+
+    def _emit(self, stream: str, line: str) -> None:
+        if self.on_line is not None:
+            self.on_line(stream, line)
+        with self._cond:
+            while len(self._buffer) >= MAX_BUFFERED and not self._closed:
+                self._cond.wait(0.1)
+            if not self._buffer:
+                self._first_at = time.monotonic()
+                self._cond.notify_all()
+            self._buffer.append((stream, timezone.now(), line))
+            if len(self._buffer) >= FLUSH_LINES:
+                self._cond.notify_all()
+
+    # --- output --------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._buffer and not self._closed:
+                        self._cond.wait()
+                    # The first buffered line waits at most FLUSH_INTERVAL for company.
+                    deadline = self._first_at + FLUSH_INTERVAL
+                    while len(self._buffer) < FLUSH_LINES and not self._closed:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        self._cond.wait(remaining)
+                    batch, self._buffer = self._buffer, []
+                    closed = self._closed
+                    self._cond.notify_all()
+                if batch:
+                    self._flush(batch)
+                if closed:
+                    with self._cond:
+                        if not self._buffer:
+                            return
+        finally:
+            connection.close()
+
+    def _flush(self, batch: list[tuple[str, datetime, str]]) -> None:
+        count = len(batch)
+        with transaction.atomic():
+            Execution.objects.filter(pk=self.execution_id).update(log_seq=F("log_seq") + count)
+            last = Execution.objects.filter(pk=self.execution_id).values_list("log_seq", flat=True).get()
+            first = last - count + 1
+            LogLine.objects.bulk_create(
+                [
+                    LogLine(
+                        execution_id=self.execution_id,
+                        step_id=self.step_pk,
+                        seq=first + i,
+                        stream=stream,
+                        time=at,
+                        text=text,
+                    )
+                    for i, (stream, at, text) in enumerate(batch)
+                ],
+                batch_size=1000,
+            )
+        self.lines_written += count
+        lines = [
+            {"seq": first + i, "step": self.step_id, "stream": stream, "text": text}
+            for i, (stream, _at, text) in enumerate(batch)
+        ]
+        events.publish_now(
+            [events.execution_group(self.execution_id)],
+            {"type": "log.batch", "lines": lines, "last_seq": last},
+        )
+
+    def close(self) -> None:
+        """Flush partial lines and everything buffered; returns when it is in the database."""
+        for stream, rest in list(self._partial.items()):
+            masker = self._maskers.get(stream)
+            tail = masker.flush() if masker else ""
+            if rest or tail:
+                self._emit(stream, rest + tail)
+        self._partial.clear()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+
+def system_line(execution_id: int, step_pk: int | None, step_id: str, text: str) -> None:
+    """Write one engine message into an execution's log right away."""
+    sink = LogSink(execution_id, step_pk, step_id)
+    sink.write(LogStream.SYSTEM, text)
+    sink.close()

@@ -1,0 +1,252 @@
+"""The step runner: claim, run with a heartbeat, record the result and advance — on a worker."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.pipelines.spec import ExpressionError, render_template
+
+from ..choices import LogStream, StepStatus
+from ..executors.base import Executor, StepContext, StepResult, executor_for
+from ..models import Execution, StepAttempt, StepExecution
+from . import events
+from .context import base_environment, expression_context
+from .logsink import LogSink
+from .scheduler import advance, lock_execution, queue_attempt, send_after_commit
+from .secrets import SecretError, resolve_secrets
+
+logger = logging.getLogger("ansflow.engine.runner")
+
+WORKER_NAME = f"{socket.gethostname()}"
+
+
+def claim(step_pk: int, attempt: int) -> bool:
+    """``queued -> running`` for exactly this attempt; False when another worker (or a cancel) got there first."""
+    now = timezone.now()
+    claimed = StepExecution.objects.filter(pk=step_pk, attempt=attempt, status=StepStatus.QUEUED).update(
+        status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=WORKER_NAME, updated_at=now
+    )
+    return claimed == 1
+
+
+def workspace_for(execution_id: int) -> Path:
+    path = Path(settings.WORKSPACES_DIR) / str(execution_id)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / ".ansflow").mkdir(exist_ok=True)
+    return path
+
+
+class Watchdog(threading.Thread):
+    """Heartbeats the claimed attempt; when the row stops being ours (canceled, lost), stops the executor."""
+
+    def __init__(self, step_pk: int, attempt: int, executor: Executor) -> None:
+        super().__init__(name=f"watchdog-{step_pk}", daemon=True)
+        self.step_pk = step_pk
+        self.attempt = attempt
+        self.executor = executor
+        self.done = threading.Event()
+        self.revoked = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.done.wait(settings.HEARTBEAT_INTERVAL):
+                beat = StepExecution.objects.filter(
+                    pk=self.step_pk, attempt=self.attempt, status=StepStatus.RUNNING
+                ).update(heartbeat_at=timezone.now())
+                if beat == 0:
+                    self.revoked.set()
+                    self.executor.cancel()
+                    return
+        except Exception:
+            logger.exception("heartbeat failed for step %s", self.step_pk)
+        finally:
+            connection.close()
+
+
+def run_step(step_pk: int, attempt: int) -> None:
+    """The body of the Celery task: does nothing unless it wins the claim."""
+    if not claim(step_pk, attempt):
+        return
+    step = StepExecution.objects.select_related("execution__version", "execution__pipeline", "execution__project").get(
+        pk=step_pk
+    )
+    execution = step.execution
+    events.step_status(execution, step)
+    result = _execute(execution, step)
+    finish_step(execution.pk, step_pk, attempt, result)
+
+
+def _execute(execution: Execution, step: StepExecution) -> StepResult:
+    spec = next(s for s in execution.version.spec["steps"] if s["id"] == step.step_id)
+    rows = list(execution.steps.all())
+    outputs: dict[str, str] = {}
+
+    def on_line(stream: str, line: str) -> None:
+        if stream == LogStream.STDOUT and line.startswith("::set-output "):
+            name, _, value = line[len("::set-output ") :].partition("=")
+            outputs[name.strip()] = value
+
+    try:
+        secrets = resolve_secrets(execution, step, spec)
+    except SecretError as exc:
+        return StepResult(StepStatus.FAILED, error=str(exc))
+    sink = LogSink(execution.pk, step.pk, step.step_id, secrets.values, on_line=on_line)
+    try:
+        if step.attempt > 1:
+            sink.write(LogStream.SYSTEM, f"attempt {step.attempt} of {step.step_id}")
+        try:
+            ctx = _context(execution, step, spec, rows, secrets.env, secrets.values)
+            executor = executor_for(step.kind)
+            executor.prepare(ctx)
+        except (ExpressionError, LookupError, ValueError) as exc:
+            sink.write(LogStream.SYSTEM, f"cannot start {step.step_id}: {exc}")
+            return StepResult(StepStatus.FAILED, error=str(exc))
+        watchdog = Watchdog(step.pk, step.attempt, executor)
+        watchdog.start()
+        try:
+            result = executor.run(ctx, sink)
+        except Exception as exc:
+            logger.exception("executor %s failed", step.kind)
+            result = StepResult(StepStatus.FAILED, error=f"{step.kind} executor error: {exc}")
+        finally:
+            watchdog.done.set()
+            watchdog.join()
+        if result.status == StepStatus.SUCCESS:
+            result = _collect_outputs(ctx, spec, outputs, result)
+        if result.error and result.status != StepStatus.SUCCESS:
+            sink.write(LogStream.SYSTEM, f"{step.step_id}: {result.error}")
+        return result
+    finally:
+        sink.close()
+
+
+def _render(value: Any, context: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render_template(value, context)
+    if isinstance(value, dict):
+        return {k: _render(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, context) for v in value]
+    return value
+
+
+def _context(
+    execution: Execution,
+    step: StepExecution,
+    spec: dict[str, Any],
+    rows: list[StepExecution],
+    secret_env: dict[str, str],
+    secret_values: list[str],
+) -> StepContext:
+    expressions = expression_context(execution, step, rows)
+    env = base_environment(execution, step, expressions)
+    for name, value in (spec.get("env") or {}).items():
+        if not isinstance(value, dict):
+            env[name] = render_template(str(value), expressions)
+    env.update(secret_env)
+    expressions["env"] = env
+    workspace = workspace_for(execution.pk)
+    safe_id = "".join(ch if ch.isalnum() else "_" for ch in step.step_id)
+    return StepContext(
+        execution_id=execution.pk,
+        step_pk=step.pk,
+        step_id=step.step_id,
+        attempt=step.attempt,
+        spec=spec,
+        params=_render(spec.get("with") or {}, expressions),
+        env=env,
+        expressions=expressions,
+        workspace=workspace,
+        output_file=workspace / ".ansflow" / f"{safe_id}-{step.attempt}.outputs",
+        timeout=spec.get("timeout"),
+        secrets=secret_values,
+    )
+
+
+def _collect_outputs(ctx: StepContext, spec: dict[str, Any], printed: dict[str, str], result: StepResult) -> StepResult:
+    outputs = dict(result.outputs)
+    outputs.update(printed)
+    if ctx.output_file.exists():
+        for line in ctx.output_file.read_text(errors="replace").splitlines():
+            name, sep, value = line.partition("=")
+            if sep:
+                outputs[name.strip()] = value
+    declared = set(spec.get("outputs") or [])
+    undeclared = sorted(set(outputs) - declared)
+    if undeclared:
+        return StepResult(
+            StepStatus.FAILED, exit_code=result.exit_code, error=f"undeclared outputs: {', '.join(undeclared)}"
+        )
+    return StepResult(result.status, exit_code=result.exit_code, outputs=outputs)
+
+
+def retry_delay(policy: dict[str, Any], attempt: int) -> float:
+    delay = float(policy.get("backoff") or 0) * float(policy.get("factor") or 1) ** max(attempt - 1, 0)
+    cap = policy.get("max_backoff")
+    return min(delay, float(cap)) if cap else delay
+
+
+def should_retry(policy: dict[str, Any], status: str, exit_code: int | None, attempt: int) -> bool:
+    if attempt > int(policy.get("max") or 0):
+        return False
+    reasons = set(policy.get("on") or ["failed", "timed_out", "lost"])
+    if status == StepStatus.FAILED and ("failed" in reasons or f"exit:{exit_code}" in reasons):
+        return True
+    return status in (StepStatus.TIMED_OUT, StepStatus.LOST) and status in reasons
+
+
+def record_attempt_end(
+    execution: Execution, step: StepExecution, result: StepResult, now: datetime, to_send: list[tuple[int, int, float]]
+) -> None:
+    """Close the current attempt; retry per policy or make the result final. Caller holds the locks."""
+    StepAttempt.objects.create(
+        step=step,
+        number=step.attempt,
+        status=result.status,
+        exit_code=result.exit_code,
+        error=result.error,
+        worker=step.worker,
+        started_at=step.started_at,
+        finished_at=now,
+    )
+    spec = next(s for s in execution.version.spec["steps"] if s["id"] == step.step_id)
+    policy = spec.get("retry") or {}
+    step.exit_code = result.exit_code
+    step.error = result.error
+    if result.status != StepStatus.SUCCESS and not execution.cancel_requested:
+        if should_retry(policy, result.status, result.exit_code, step.attempt):
+            delay = retry_delay(policy, step.attempt)
+            step.save(update_fields=["exit_code", "error", "updated_at"])
+            queue_attempt(step, now, delay, to_send)
+            events.step_status(execution, step)
+            return
+    step.status = result.status
+    step.finished_at = now
+    if result.status == StepStatus.SUCCESS:
+        step.outputs = result.outputs
+    step.save(update_fields=["status", "finished_at", "outputs", "exit_code", "error", "updated_at"])
+    events.step_status(execution, step)
+
+
+def finish_step(execution_id: int, step_pk: int, attempt: int, result: StepResult) -> None:
+    to_send: list[tuple[int, int, float]] = []
+    with transaction.atomic():
+        execution = lock_execution(execution_id)
+        step = StepExecution.objects.select_for_update().get(pk=step_pk)
+        if step.attempt == attempt and step.status == StepStatus.RUNNING:
+            record_attempt_end(execution, step, result, timezone.now(), to_send)
+        advance(execution)
+        send_after_commit(to_send)
+
+
+def heartbeat_cutoff() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.HEARTBEAT_TIMEOUT)

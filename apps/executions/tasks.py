@@ -1,0 +1,26 @@
+"""Celery tasks: thin wrappers that take ids and call the engine."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="executions.run_step", ignore_result=True)
+def run_step(step_pk: int, attempt: int) -> None:
+    from .engine.runner import run_step as run
+
+    run(step_pk, attempt)
+
+
+@shared_task(name="executions.reap", ignore_result=True)
+def reap() -> dict[str, int]:
+    from .engine.reaper import reap as reap_once
+
+    return reap_once()
+
+
+@shared_task(name="executions.start_queued_in_group", ignore_result=True)
+def start_queued_in_group(project_id: int, group: str) -> None:
+    from .services import start_queued_in_group as start
+
+    start(project_id=project_id, group=group)
