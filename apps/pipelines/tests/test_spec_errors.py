@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.pipelines.spec import SpecIssue
+from apps.pipelines.spec import SpecIssue, parse_pipeline
 
 from .spec_helpers import doc, errors, locate
 
@@ -571,11 +571,14 @@ def test_unknown_project_credential_is_reported_only_when_names_are_given() -> N
         )
     )
     [issue] = errors(text, credentials=["registry"])
-    assert issue == SpecIssue("spec.credentials[1]", line, column, "unknown credential 'kube-prod' (not in this project)")
-    from apps.pipelines.spec import parse_pipeline
-
+    assert issue == SpecIssue(
+        "spec.credentials[1]", line, column, "unknown credential 'kube-prod' (not in this project)"
+    )
     assert parse_pipeline(text)["credentials"] == ["registry", "kube-prod"]
-    assert parse_pipeline(text, credentials={"registry", "kube-prod", "other"})["credentials"] == ["registry", "kube-prod"]
+    assert parse_pipeline(text, credentials={"registry", "kube-prod", "other"})["credentials"] == [
+        "registry",
+        "kube-prod",
+    ]
 
 
 def test_all_errors_are_reported_at_once_in_document_order() -> None:
@@ -625,7 +628,9 @@ def test_document_larger_than_one_mib_is_refused() -> None:
 
 
 def test_deep_nesting_is_refused() -> None:
-    text = doc("spec:\n  steps: [{id: a, type: http, with: {url: 'http://x.test', json: " + "[" * 200 + "]" * 200 + "}}]\n")
+    text = doc(
+        "spec:\n  steps: [{id: a, type: http, with: {url: 'http://x.test', json: " + "[" * 200 + "]" * 200 + "}}]\n"
+    )
     [issue] = errors(text)
     assert "nested deeper than 64 levels" in issue.message
     assert issue.line == 5

@@ -26,7 +26,8 @@ SCHEMA: dict[str, Any] = {
         "body": {"type": "string", "description": "A raw text body; excludes `json`."},
         "expect_status": {
             "type": ["integer", "array"],
-            **_STATUS,
+            "minimum": 100,
+            "maximum": 599,
             "items": _STATUS,
             "minItems": 1,
             "description": "Accepted status code(s); default: any 2xx.",
