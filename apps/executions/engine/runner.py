@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from datetime import datetime, timedelta
@@ -26,14 +27,16 @@ from .secrets import SecretError, resolve_secrets
 
 logger = logging.getLogger("ansflow.engine.runner")
 
-WORKER_NAME = f"{socket.gethostname()}"
+def worker_name() -> str:
+    """Host and pool process id, so an operator can find the process that ran a step."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def claim(step_pk: int, attempt: int) -> bool:
     """``queued -> running`` for exactly this attempt; False when another worker (or a cancel) got there first."""
     now = timezone.now()
     claimed = StepExecution.objects.filter(pk=step_pk, attempt=attempt, status=StepStatus.QUEUED).update(
-        status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=WORKER_NAME, updated_at=now
+        status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name(), updated_at=now
     )
     return claimed == 1
 

@@ -1,0 +1,158 @@
+"""Process control on a real worker: timeouts and cancel kill the whole process group; a killed worker's
+step is reaped as lost and retried; several workers never run one attempt twice."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+
+from ansflow.testing import CeleryWorker, wait_until
+from apps.executions.choices import StepStatus
+from apps.executions.engine.reaper import reap
+from apps.executions.models import Execution, StepAttempt, StepExecution
+from apps.executions.services import execution_cancel
+from apps.executions.tasks import run_step
+
+from .helpers import log_text, pipeline_yaml, run, start, statuses, superuser, wait_done
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def read_pids(path) -> list[int]:
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_timeout_kills_the_step_and_its_grandchildren(celery_worker, tmp_path):
+    pids = tmp_path / "pids"
+    execution = run(
+        pipeline_yaml(
+            "timeout",
+            f"""
+            - id: slow
+              type: shell
+              timeout: 1s
+              run: |
+                sleep 300 &
+                echo $! >> {pids}
+                bash -c 'sleep 300 & echo $! >> {pids}; wait' &
+                echo $$ >> {pids}
+                wait
+            """,
+        )
+    )
+    step = execution.steps.get()
+    assert step.status == StepStatus.TIMED_OUT
+    assert execution.status == "failed"
+    assert len(read_pids(pids)) == 3
+    wait_until(lambda: all(gone(pid) for pid in read_pids(pids)), timeout=15, message="all step processes ended")
+    assert any("timed out after 1 s" in line for line in log_text(execution))
+
+
+def test_cancel_kills_the_running_process_group_and_ends_queued_steps(celery_worker, tmp_path):
+    pids = tmp_path / "pids"
+    execution = start(
+        pipeline_yaml(
+            "cancel",
+            f"""
+            - id: long
+              type: shell
+              run: |
+                sleep 300 &
+                echo $! >> {pids}
+                echo $$ >> {pids}
+                wait
+            - {{id: next, type: shell, needs: [long], run: "true"}}
+            """,
+        )
+    )
+    wait_until(lambda: len(read_pids(pids)) == 2, message="the step started both processes")
+    execution_cancel(actor=superuser(), execution=execution)
+    done = wait_done(execution)
+    assert done.status == "canceled"
+    assert statuses(done) == {"long": StepStatus.CANCELED, "next": StepStatus.CANCELED}
+    wait_until(lambda: all(gone(pid) for pid in read_pids(pids)), timeout=15, message="step processes killed")
+
+
+def test_a_killed_worker_leaves_its_step_lost_and_the_retry_runs_elsewhere(celery_worker, settings, tmp_path):
+    settings.HEARTBEAT_TIMEOUT = 2.0
+    started = tmp_path / "started"
+    execution = start(
+        pipeline_yaml(
+            "killed",
+            f"""
+            - id: victim
+              type: shell
+              retry: {{max: 1, on: [lost]}}
+              run: |
+                echo "$ANSFLOW_ATTEMPT" >> {started}
+                if [ "$ANSFLOW_ATTEMPT" = 1 ]; then exec sleep 300; fi
+            """,
+        )
+    )
+    wait_until(lambda: started.exists(), message="attempt 1 started")
+    step = StepExecution.objects.get(execution=execution)
+    pool_pid = int(step.worker.rsplit(":", 1)[1])
+    assert pool_pid in [c.pid for c in psutil.Process(celery_worker.pid).children(recursive=True)]
+    celery_worker.kill()
+    try:
+        wait_until(lambda: reap()["lost"] == 1, timeout=30, interval=0.2, message="the reaper marks the step lost")
+    finally:
+        celery_worker.start()
+        celery_worker.wait_ready()
+    done = wait_done(execution)
+    assert done.status == "success"
+    history = list(StepAttempt.objects.filter(step__execution=execution).values_list("number", "status"))
+    assert history == [(1, StepStatus.LOST), (2, StepStatus.SUCCESS)]
+    assert any("stopped heartbeating" in line for line in log_text(done))
+    for proc in psutil.process_iter(["cmdline"]):
+        if proc.info["cmdline"] == ["sleep", "300"]:
+            proc.kill()
+
+
+def test_many_workers_and_duplicate_messages_never_run_an_attempt_twice(celery_worker, tmp_path):
+    side_effects = tmp_path / "runs"
+    extra = [CeleryWorker.create(f"fanout-{i}", concurrency=1) for i in range(3)]
+    for worker in extra:
+        worker.start()
+    try:
+        for worker in extra:
+            worker.wait_ready()
+        count = 300
+        values = ", ".join(str(n) for n in range(100))
+        steps = "".join(
+            f"""
+            - id: fan{group}
+              type: shell
+              matrix: {{n: [{values}]}}
+              run: echo "$ANSFLOW_STEP_ID $ANSFLOW_ATTEMPT" >> {side_effects}
+            """
+            for group in range(3)
+        )
+        execution = start(pipeline_yaml("fanout", steps))
+        # Every queued step gets a second message, as a broker redelivery or a reaper resend would.
+        for pk, attempt in StepExecution.objects.filter(execution=execution).values_list("pk", "attempt"):
+            run_step.delay(pk, attempt)
+        done = wait_done(execution, timeout=240)
+    finally:
+        for worker in extra:
+            worker.stop()
+    assert done.status == "success"
+    lines = side_effects.read_text().splitlines()
+    assert len(lines) == count
+    assert len(set(lines)) == count
+    assert StepAttempt.objects.filter(step__execution=done).count() == count
+    workers = set(StepExecution.objects.filter(execution=done).values_list("worker", flat=True))
+    assert len(workers) > 1
+
+
+def test_reaper_finishes_nothing_that_is_healthy(celery_worker):
+    execution = run(pipeline_yaml("healthy", "- {id: a, type: shell, run: 'true'}"))
+    assert reap()["lost"] == 0
+    assert Execution.objects.get(pk=execution.pk).status == "success"
