@@ -14,6 +14,7 @@ class ApiRootView(APIView):
     """Lists the API's top-level resources."""
 
     permission_classes = [permissions.AllowAny]
+    schema = None  # a directory of links, not an operation
 
     def get(self, request: Request) -> Response:
         return Response(

@@ -68,8 +68,8 @@ def _check_redis() -> str:
 
 async def _check_channel_layer() -> str:
     # A private layer instance, flushed afterwards, so probes leave no subscriptions behind.
-    config = settings.CHANNEL_LAYERS["default"]
-    if config["BACKEND"].endswith("RedisPubSubChannelLayer"):
+    config: dict[str, Any] = settings.CHANNEL_LAYERS["default"]
+    if str(config["BACKEND"]).endswith("RedisPubSubChannelLayer"):
         layer: Any = RedisPubSubChannelLayer(**config.get("CONFIG", {}))
     else:
         layer = get_channel_layer()
@@ -105,7 +105,7 @@ async def _run_check(check: Callable[[], Awaitable[str]]) -> dict[str, Any]:
     try:
         detail = await asyncio.wait_for(check(), timeout=settings.READYZ_TIMEOUT + 0.5)
         result: dict[str, Any] = {"ok": True, "detail": detail}
-    except asyncio.TimeoutError:
+    except TimeoutError:
         result = {"ok": False, "error": f"timed out after {settings.READYZ_TIMEOUT} s"}
     except Exception as exc:
         result = {"ok": False, "error": str(exc) or exc.__class__.__name__}
@@ -160,7 +160,7 @@ class HealthConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "ping":
-            await self.send_json({"type": "error", "error": "expected {\"type\": \"ping\"}"})
+            await self.send_json({"type": "error", "error": 'expected {"type": "ping"}'})
             return
         nonce = str(content.get("nonce", ""))[:64]
         if content.get("via") == "celery":

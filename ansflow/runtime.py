@@ -7,6 +7,7 @@ parts a user runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -84,14 +85,14 @@ class Child:
         # A session of its own: Ctrl-C in the terminal reaches only the supervisor,
         # which then stops the children in order, and each child's own children
         # (e.g. Celery's pool) can be signalled as one group.
-        self.process = subprocess.Popen(list(self.argv), env=dict(self.env) if self.env else None, start_new_session=True)
+        self.process = subprocess.Popen(
+            list(self.argv), env=dict(self.env) if self.env else None, start_new_session=True
+        )
 
     def signal_group(self, signum: int) -> None:
         if self.process is not None and self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signum)
-            except ProcessLookupError:
-                pass
 
 
 class Supervisor:

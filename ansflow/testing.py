@@ -7,6 +7,7 @@ the test database with the pytest process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -98,10 +99,8 @@ class ManagedProcess:
 
     def signal(self, signum: int) -> None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signum)
-            except ProcessLookupError:
-                pass
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None:

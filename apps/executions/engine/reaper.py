@@ -42,9 +42,11 @@ def reap() -> dict[str, int]:
     ):
         approval_expire(step_pk=step_pk)
         counts["approvals_expired"] += 1
-    for execution_id in Execution.objects.filter(status=ExecutionStatus.RUNNING).exclude(
-        steps__status__in=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING]
-    ).values_list("pk", flat=True):
+    for execution_id in (
+        Execution.objects.filter(status=ExecutionStatus.RUNNING)
+        .exclude(steps__status__in=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING])
+        .values_list("pk", flat=True)
+    ):
         with transaction.atomic():
             advance(lock_execution(execution_id))
         counts["executions_finished"] += 1

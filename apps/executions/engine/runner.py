@@ -27,6 +27,7 @@ from .secrets import SecretError, resolve_secrets
 
 logger = logging.getLogger("ansflow.engine.runner")
 
+
 def worker_name() -> str:
     """Host and pool process id, so an operator can find the process that ran a step."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -225,13 +226,12 @@ def record_attempt_end(
     policy = spec.get("retry") or {}
     step.exit_code = result.exit_code
     step.error = result.error
-    if result.status != StepStatus.SUCCESS and not execution.cancel_requested:
-        if should_retry(policy, result.status, result.exit_code, step.attempt):
-            delay = retry_delay(policy, step.attempt)
-            step.save(update_fields=["exit_code", "error", "updated_at"])
-            queue_attempt(step, now, delay, to_send)
-            events.step_status(execution, step)
-            return
+    retrying = result.status != StepStatus.SUCCESS and not execution.cancel_requested
+    if retrying and should_retry(policy, result.status, result.exit_code, step.attempt):
+        step.save(update_fields=["exit_code", "error", "updated_at"])
+        queue_attempt(step, now, retry_delay(policy, step.attempt), to_send)
+        events.step_status(execution, step)
+        return
     step.status = result.status
     step.finished_at = now
     if result.status == StepStatus.SUCCESS:

@@ -18,10 +18,10 @@ from apps.pipelines.spec import ExpressionError, evaluate_condition
 
 from ..choices import ExecutionStatus, StepStatus
 from ..models import Execution, StepExecution
-from .denormalise import pipeline_record_outcome
 from . import events
 from .context import expression_context
 from .decide import RUN, Decision, StepView, ancestors_of, decide, execution_outcome, hard_failed
+from .denormalise import pipeline_record_outcome
 
 logger = logging.getLogger("ansflow.engine")
 

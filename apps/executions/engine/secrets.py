@@ -34,10 +34,10 @@ def resolve_secrets(execution: Execution, step: StepExecution, spec: dict[str, A
         if not isinstance(value, dict):
             continue
         cred_name, _, field_name = str(value.get("secret", "")).partition(".")
-        credential = credentials.get(cred_name)
-        if credential is None:
+        found = credentials.get(cred_name)
+        if found is None:
             raise SecretError(f"env {env_name}: credential {cred_name!r} does not exist in project {execution.project}")
-        fields = credential_secrets(credential=credential)
+        fields = credential_secrets(credential=found)
         if field_name not in fields:
             raise SecretError(f"env {env_name}: credential {cred_name!r} has no field {field_name!r}")
         result.env[env_name] = str(fields[field_name])

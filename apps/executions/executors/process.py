@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,10 +58,8 @@ class ProcessRun:
 
     def _signal(self, signum: int) -> None:
         assert self.process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def run(self, argv: Sequence[str], ctx: StepContext, sink: LogSink, env: dict[str, str]) -> StepResult:
         self.process = subprocess.Popen(
@@ -72,7 +71,8 @@ class ProcessRun:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        assert self.process.stdout is not None and self.process.stderr is not None
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
         readers = [
             threading.Thread(target=_pump, args=(self.process.stdout, LogStream.STDOUT, sink), daemon=True),
             threading.Thread(target=_pump, args=(self.process.stderr, LogStream.STDERR, sink), daemon=True),

@@ -15,9 +15,9 @@ from apps.pipelines.spec import ExpressionError, render_template, validate_input
 
 from ..choices import ExecutionStatus, StepStatus
 from ..engine import events
+from ..engine.denormalise import pipeline_record_outcome
 from ..engine.scheduler import advance, lock_execution
 from ..models import Execution, StepExecution
-from ..engine.denormalise import pipeline_record_outcome
 
 
 class RunError(Exception):
@@ -231,7 +231,9 @@ def execution_rerun(*, actor: Any, execution: Execution, request: Any = None) ->
 def execution_retry_failed(*, actor: Any, execution: Execution, request: Any = None) -> Execution:
     """A new execution that keeps the successful steps' results and outputs and runs the rest."""
     if execution.status not in (ExecutionStatus.FAILED, ExecutionStatus.CANCELED):
-        raise RunError(f"only failed or canceled executions can retry their failed steps (this one is {execution.status})")
+        raise RunError(
+            f"only failed or canceled executions can retry their failed steps (this one is {execution.status})"
+        )
     return execution_start(
         actor=actor,
         pipeline=execution.pipeline,

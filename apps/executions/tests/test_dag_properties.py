@@ -105,7 +105,10 @@ def to_yaml(steps: list[dict]) -> str:
     for s in steps:
         needs = f", needs: [{', '.join(s['needs'])}]" if s["needs"] else ""
         code = 1 if s["fails"] else 0
-        body += f"- {{id: {s['id']}, type: shell, when: {s['when']}, on_failure: {s['on_failure']}{needs}, run: exit {code}}}\n"
+        body += (
+            f"- {{id: {s['id']}, type: shell, when: {s['when']}, on_failure: {s['on_failure']}{needs}, "
+            f"run: exit {code}}}\n"
+        )
     return pipeline_yaml(f"random-{next(_names)}", body)
 
 

@@ -49,7 +49,8 @@ def test_diamond_dag_runs_in_dependency_order_and_outputs_flow(tmp_path):
     )
     assert execution.status == "success"
     lines = order.read_text().split()
-    assert lines[0] == "a" and lines[-1] == "d2"
+    assert lines[0] == "a"
+    assert lines[-1] == "d2"
     assert set(lines[1:3]) == {"b1", "c"}
     assert execution.steps.get(step_id="a").outputs == {"v": "1"}
 

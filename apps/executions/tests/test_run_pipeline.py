@@ -72,7 +72,9 @@ def test_invalid_file_exits_2_with_every_error_located(tmp_path):
 
 def test_invalid_input_exits_2(tmp_path):
     path = tmp_path / "typed.yaml"
-    path.write_text(pipeline_yaml("cli-typed", "- {id: a, type: shell, run: 'true'}", extra="inputs: {n: {type: integer}}\n"))
+    path.write_text(
+        pipeline_yaml("cli-typed", "- {id: a, type: shell, run: 'true'}", extra="inputs: {n: {type: integer}}\n")
+    )
     result = run_command(str(path), "--input", "n=many")
     assert result.returncode == 2
     assert "input n:" in result.stderr

@@ -136,7 +136,9 @@ def test_retry_failed_reuses_successful_steps_and_their_outputs(tmp_path):
 
 
 def test_invalid_inputs_are_refused_before_anything_is_written():
-    yaml_text = pipeline_yaml("typed", "- {id: a, type: shell, run: 'true'}", extra="inputs: {n: {type: integer, minimum: 1}}\n")
+    yaml_text = pipeline_yaml(
+        "typed", "- {id: a, type: shell, run: 'true'}", extra="inputs: {n: {type: integer, minimum: 1}}\n"
+    )
     before = Execution.objects.count()
     with pytest.raises(InputError) as refused:
         start(yaml_text, inputs={"n": "zero"})
