@@ -23,6 +23,9 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def delete(self) -> NoReturn:  # type: ignore[override]
         raise AuditEventImmutable("audit events are append-only")
 
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> NoReturn:
+        raise AuditEventImmutable("audit events are append-only")
+
     def _update(self, values: Any) -> NoReturn:
         raise AuditEventImmutable("audit events are append-only")
 
