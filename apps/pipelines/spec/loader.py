@@ -83,39 +83,49 @@ def decode(text: str | bytes, issues: Issues) -> str | None:
     return text.removeprefix("\ufeff")
 
 
+FAILED: Any = object()
+
+
 def load(text: str | bytes, issues: Issues) -> Any:
     """Load one YAML document into plain JSON-like values, recording positions in ``issues.positions``.
 
-    Returns None when the document could not be loaded at all (the reasons are added to ``issues``).
+    Returns ``FAILED`` when the document could not be loaded at all (the reasons are added to ``issues``).
     """
     source = decode(text, issues)
     if source is None:
-        return None
-    loader = _BoundedLoader(source)
+        return FAILED
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(source)  # the reader already refuses control characters here
         node = loader.get_single_node()
     except _LimitError as exc:
         issues.add((), exc.message, mark=exc.mark)
-        return None
+        return FAILED
+    except yaml.reader.ReaderError as exc:
+        line = source.count("\n", 0, exc.position) + 1
+        column = exc.position - (source.rfind("\n", 0, exc.position) + 1) + 1
+        issues.add((), f"unacceptable character #x{exc.character:04x}: {exc.reason}", mark=(line, column))
+        return FAILED
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark else None
         parts = [p for p in (exc.context, exc.problem) if p]
         issues.add((), "YAML syntax error: " + (", ".join(parts) or "invalid document"), mark=where)
-        return None
+        return FAILED
     except (yaml.YAMLError, RecursionError) as exc:
         issues.add((), f"YAML syntax error: {exc}")
-        return None
+        return FAILED
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         issues.add((), "document is empty", mark=(1, 1))
-        return None
+        return FAILED
     try:
         return _Converter(loader, issues).convert(node, (), 0)
     except _LimitError as exc:
         issues.add((), exc.message, mark=exc.mark)
-        return None
+        return FAILED
 
 
 class _Converter:

@@ -29,7 +29,7 @@ def parse_pipeline(text: str | bytes, *, credentials: Collection[str] | None = N
     """
     issues = Issues()
     doc = loader.load(text, issues)
-    if doc is None:
+    if doc is loader.FAILED:
         raise SpecError(issues.sorted())
     check_schema(doc, issues)
     result = _normalise(_dict(doc), credentials, issues)

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from apps.pipelines.spec import STEP_KINDS, parse_duration, parse_pipeline, pipeline_json_schema
-from apps.pipelines.spec.loader import load
+from apps.pipelines.spec.loader import FAILED, load
 from apps.pipelines.spec.report import Issues
 
 from .spec_helpers import doc, parse
@@ -275,6 +275,7 @@ def test_schema_accepts_the_example_and_rejects_unknown_keys() -> None:
     validator = jsonschema.Draft202012Validator(pipeline_json_schema())
     # AnsFlow's loader keeps keys such as `on` as strings (PyYAML's safe_load would turn `on` into True)
     document = load(DESIGN_EXAMPLE, Issues())
+    assert document is not FAILED
     assert list(validator.iter_errors(document)) == []
     document["spec"]["steps"][0]["colour"] = "red"
     assert [e.validator for e in validator.iter_errors(document)] == ["additionalProperties"]
