@@ -1,11 +1,13 @@
 """The REST API root: every app's router is mounted here under ``/api/v1/``."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
+
+from apps.accounts.api import urls as accounts_api
 
 from . import health
 
@@ -20,6 +22,17 @@ class ApiRootView(APIView):
         return Response(
             {
                 "health-echo": reverse("api-health-echo", request=request),
+                **{
+                    name: reverse(f"{basename}-list", request=request)
+                    for name, basename in (
+                        ("projects", "project"),
+                        ("teams", "team"),
+                        ("memberships", "membership"),
+                        ("tokens", "apitoken"),
+                        ("credentials", "credential"),
+                        ("audit-events", "auditevent"),
+                    )
+                },
                 "schema": reverse("api-schema", request=request),
                 "docs": reverse("api-docs", request=request),
             }
@@ -29,4 +42,5 @@ class ApiRootView(APIView):
 urlpatterns = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("health/echo/", health.HealthEchoView.as_view(), name="api-health-echo"),
+    path("", include(accounts_api.urlpatterns)),
 ]

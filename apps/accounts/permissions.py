@@ -258,6 +258,23 @@ def effective_role(user: Any, project: Project) -> Role | None:
     return role
 
 
+def project_roles(user: Any) -> dict[int, Role]:
+    """Every project id where ``user`` holds a role (directly or through a team) mapped to the
+    highest one, in one query; capped like :func:`effective_role`. For showing roles in lists."""
+    if not _authenticated(user):
+        return {}
+    roles: dict[int, set[str]] = {}
+    rows = Membership.objects.filter(Q(user=user) | Q(team__members=user)).values_list("project_id", "role")
+    token = token_of(user)
+    if token is not None and token.project_id is not None:
+        rows = rows.filter(project_id=token.project_id)
+    for project_id, role in rows:
+        roles.setdefault(project_id, set()).add(role)
+    result = {project_id: Role.highest(values) for project_id, values in roles.items()}
+    capped = token is not None and token.read_only
+    return {project_id: Role.VIEWER if capped else role for project_id, role in result.items() if role is not None}
+
+
 # --- DRF and Channels -------------------------------------------------------------
 
 

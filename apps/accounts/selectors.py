@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -41,34 +40,6 @@ def credential_list(*, user: Any, project: Project | None = None) -> QuerySet[Cr
     return restrict(queryset, user, "view")
 
 
-def audit_event_list(
-    *,
-    user: Any,
-    actor: str | None = None,
-    verb: str | None = None,
-    target_type: str | None = None,
-    project: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> QuerySet[AuditEvent]:
-    """Audit events ``user`` may see, newest first, filtered by actor (username or user id), verb
-    (exact, or a prefix ending in "."), target type ("app_label.model"), project slug and time range."""
-    queryset = restrict(AuditEvent.objects.select_related("actor_user", "target_type"), user, "view")
-    if actor:
-        queryset = (
-            queryset.filter(actor_user_id=int(actor))
-            if actor.isdigit()
-            else queryset.filter(actor_user__username=actor)
-        )
-    if verb:
-        queryset = queryset.filter(verb__startswith=verb) if verb.endswith(".") else queryset.filter(verb=verb)
-    if target_type:
-        app_label, _, model = target_type.lower().partition(".")
-        queryset = queryset.filter(target_type__app_label=app_label, target_type__model=model)
-    if project:
-        queryset = queryset.filter(project_slug=project)
-    if since:
-        queryset = queryset.filter(created_at__gte=since)
-    if until:
-        queryset = queryset.filter(created_at__lt=until)
-    return queryset
+def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:
+    """Audit events ``user`` may see, newest first (filter with ``filters.AuditEventFilter``)."""
+    return restrict(AuditEvent.objects.select_related("actor_user", "actor_token", "target_type"), user, "view")

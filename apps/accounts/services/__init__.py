@@ -10,8 +10,10 @@ from .credentials import (
     credential_secrets_only,
     credential_update,
     credential_use_record,
+    credential_validate_fields,
 )
 from .projects import (
+    membership_check_keeps_an_owner,
     membership_remove,
     membership_set,
     project_create,
@@ -33,6 +35,8 @@ __all__ = [
     "credential_secrets_only",
     "credential_update",
     "credential_use_record",
+    "credential_validate_fields",
+    "membership_check_keeps_an_owner",
     "membership_remove",
     "membership_set",
     "project_create",

@@ -35,6 +35,16 @@ def _split_fields(kind: str, fields: dict[str, Any]) -> tuple[dict[str, str], di
     return plain, secret
 
 
+def credential_validate_fields(
+    *, kind: str, fields: dict[str, Any], credential: Credential | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(plain, secret) fields as a create, or an update of ``credential``, would store them; raises
+    ValidationError naming each bad field. For forms that validate before saving."""
+    if credential is not None:
+        fields = {**credential.public_fields, **credential_secrets_only(credential=credential), **fields}
+    return _split_fields(kind, fields)
+
+
 def _store(credential: Credential, plain: dict[str, str], secret: dict[str, str]) -> None:
     credential.public_fields = plain
     credential.secret_field_names = sorted(secret)

@@ -99,6 +99,13 @@ def team_delete(*, actor: Any, team: Team) -> None:
     team.delete()
 
 
+def membership_check_keeps_an_owner(*, membership: Membership, new_role: str | None) -> None:
+    """Raises ValidationError when giving ``membership`` ``new_role`` (None: removing it) would leave its
+    project without an owner. For forms that validate before saving; the services check it again."""
+    if membership.pk and Role.rank_of(new_role) < Role.rank_of(membership.role):
+        _check_keeps_an_owner(membership.project, membership)
+
+
 def _check_keeps_an_owner(project: Project, leaving: Membership) -> None:
     if leaving.role == Role.OWNER and not project.memberships.filter(role=Role.OWNER).exclude(pk=leaving.pk).exists():
         raise ValidationError("A project needs at least one owner: add another owner first.", code="last_owner")

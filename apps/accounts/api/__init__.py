@@ -1,0 +1,1 @@
+"""The accounts REST API: projects, teams, memberships, tokens, credentials and audit events."""
