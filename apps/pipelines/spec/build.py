@@ -20,6 +20,10 @@ MAX_CONCRETE_STEPS = 2000
 _STEP_ID = re.compile(STEP_ID)
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def default_retry() -> dict[str, Any]:
     return {"max": 0, "backoff": 0.0, "factor": 2.0, "max_backoff": None, "on": list(DEFAULT_RETRY_ON)}
 
@@ -138,7 +142,7 @@ def _collect(raw_steps: Any, issues: Issues) -> list[_Step]:
         kind = STEP_KINDS.get(raw.get("type"))  # type: ignore[arg-type]
         is_matrix = isinstance(raw.get("matrix"), dict)
         combos = matrix.expand(raw["matrix"], ("spec", "steps", index, "matrix"), issues) if is_matrix else [{}]
-        declared = [name for name in raw.get("outputs") or [] if isinstance(name, str)]
+        declared = [name for name in _list(raw.get("outputs")) if isinstance(name, str)]
         with_: dict[str, Any] = raw["with"] if isinstance(raw.get("with"), dict) else {}
         extra = [name for name in (kind.outputs(with_) if kind else []) if name not in declared]
         steps.append(_Step(index, raw, step_id, kind, is_matrix, combos, declared + extra))

@@ -89,7 +89,7 @@ def normalise(with_: dict[str, Any], check: WithCheck) -> dict[str, Any]:
     return {
         "method": method.upper() if isinstance(method, str) else method,
         "url": url,
-        "headers": dict(with_.get("headers") or {}),
+        "headers": dict(with_["headers"]) if isinstance(with_.get("headers"), dict) else {},
         "json": with_.get("json"),
         "body": with_.get("body"),
         "expect_status": expect,
