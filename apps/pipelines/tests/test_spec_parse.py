@@ -293,3 +293,10 @@ def test_every_step_kind_declares_its_with_schema() -> None:
 def test_bytes_with_bom_are_accepted() -> None:
     text = doc("spec:\n  steps: [{id: a, type: python, run: print(1)}]\n")
     assert parse_pipeline(b"\xef\xbb\xbf" + text.encode())["steps"][0]["run"] == "print(1)"
+
+
+def test_reference_example_in_the_docs_is_valid() -> None:
+    text = (Path(__file__).parents[3] / "docs" / "pipeline-spec.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = parse_pipeline(example, credentials=["registry", "kube-prod"])
+    assert [s["id"] for s in spec["steps"]] == ["unit[py=3.11]", "unit[py=3.12]", "build", "approve", "smoke", "report"]
