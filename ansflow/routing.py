@@ -2,8 +2,11 @@
 
 from django.urls import path
 
+from apps.executions.routing import websocket_urlpatterns as execution_routes
+
 from . import health
 
 websocket_urlpatterns = [
     path("ws/health/", health.HealthConsumer.as_asgi()),
+    *execution_routes,
 ]

@@ -112,7 +112,7 @@ class LogSink:
                         if remaining <= 0:
                             break
                         self._cond.wait(remaining)
-                    batch, self._buffer = self._buffer, []
+                    batch, self._buffer = self._buffer[:FLUSH_LINES], self._buffer[FLUSH_LINES:]
                     closed = self._closed
                     self._cond.notify_all()
                 if batch:

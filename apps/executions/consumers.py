@@ -1,0 +1,213 @@
+"""WebSocket consumers: an execution's log and status, and a project's status feed.
+
+``/ws/executions/{id}/?after=<seq>`` joins the execution's group first, then sends
+the backlog from the database, then live lines — in sequence order, each line
+once. Live batches are only queued by the layer handler; a sender task writes to
+the socket, so a slow client never stalls the channel layer. A client that falls
+more than ``MAX_QUEUED`` lines behind gets ``{"type": "resync", "after": n}`` and
+is then served from the database at its own pace until it is live again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from apps.accounts.models import Project
+from apps.accounts.permissions import authorize_ws
+
+from .engine.events import execution_group, project_group
+from .models import Execution
+from .selectors import log_page, status_snapshot
+
+logger = logging.getLogger("ansflow.ws")
+
+PAGE = 2000
+MAX_QUEUED = 20000
+PING_INTERVAL = 20.0
+WS_NOT_FOUND = 4404
+WS_BAD_REQUEST = 4400
+
+
+def _after(scope: dict[str, Any]) -> int | None:
+    raw = parse_qs(scope.get("query_string", b"").decode()).get("after", ["0"])[-1]
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Backlog, then live log lines and status changes of one execution."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        after = _after(self.scope)
+        execution_id = self.scope["url_route"]["kwargs"]["execution_id"]
+        execution = await database_sync_to_async(
+            Execution.objects.select_related("project").filter(pk=execution_id).first
+        )()
+        if after is None:
+            await self.close(code=WS_BAD_REQUEST)
+            return
+        if execution is None:
+            await self.close(code=WS_NOT_FOUND)
+            return
+        refused = await authorize_ws(self.scope, "view", execution)
+        if refused is not None:
+            await self.close(code=refused)
+            return
+        self.execution_id = execution.pk
+        self.group = execution_group(execution.pk)
+        self.last_sent = after
+        self.live: deque[dict[str, Any]] = deque()
+        self.queued_lines = 0
+        self.catching_up = True
+        self.resync_pending = False
+        self.dropped = False
+        self.wakeup = asyncio.Event()
+        # Join before reading the backlog: every line committed after the read arrives live.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.sender = asyncio.ensure_future(self._send_loop())
+
+    disconnected = False
+
+    async def disconnect(self, code: int) -> None:
+        self.disconnected = True
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        sender = getattr(self, "sender", None)
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    # --- channel layer handlers: never touch the socket, only queue ----------------
+
+    async def log_batch(self, event: dict[str, Any]) -> None:
+        self.live.append(event)
+        self.queued_lines += len(event["lines"])
+        if self.queued_lines >= MAX_QUEUED:
+            # Too far behind: drop the queued lines (status events stay) and serve the client
+            # from the database at its own pace; it is told where the resync starts.
+            self.live = deque(e for e in self.live if e["type"] != "log.batch")
+            self.queued_lines = 0
+            self.dropped = True
+            if not self.catching_up:
+                self.catching_up = True
+                self.resync_pending = True
+        self.wakeup.set()
+
+    async def status_message(self, event: dict[str, Any]) -> None:
+        self.live.append(event)
+        self.wakeup.set()
+
+    # --- the sender task ----------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        try:
+            await self._send_snapshot()
+            while True:
+                if self.catching_up:
+                    await self._catch_up()
+                    continue
+                try:
+                    await asyncio.wait_for(self.wakeup.wait(), PING_INTERVAL)
+                except TimeoutError:
+                    await self.send_json({"type": "ping"})
+                    continue
+                self.wakeup.clear()
+                while self.live and not self.catching_up:
+                    event = self.live.popleft()
+                    if event["type"] == "log.batch":
+                        self.queued_lines -= len(event["lines"])
+                        await self._send_lines(event["lines"])
+                    else:
+                        await self.send_json(event["payload"])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if self.disconnected:
+                return  # the client went away mid-send
+            logger.exception("execution socket sender failed")
+            await self.close(code=1011)
+
+    async def _send_snapshot(self) -> None:
+        snapshot = await database_sync_to_async(status_snapshot)(self.execution_id)
+        await self.send_json(snapshot)
+
+    async def _catch_up(self) -> None:
+        """Send everything after ``last_sent`` from the database, a page at a time, then go live."""
+        if self.resync_pending:
+            self.resync_pending = False
+            await self.send_json({"type": "resync", "after": self.last_sent})
+        while True:
+            # Lines dropped from the queue during a read may be newer than it: read again.
+            self.dropped = False
+            rows = await database_sync_to_async(log_page)(self.execution_id, self.last_sent, PAGE)
+            for line in rows:
+                await self.send_json({"type": "log", **line})
+                self.last_sent = line["seq"]
+            if len(rows) < PAGE and not self.dropped:
+                break
+        self.catching_up = False
+        self.wakeup.set()
+
+    async def _send_lines(self, lines: list[dict[str, Any]]) -> None:
+        first = lines[0]["seq"]
+        if first > self.last_sent + 1:
+            # A batch published before an earlier one (two steps flushing at once): the earlier
+            # lines are already committed, because sequence numbers are handed out under a row lock.
+            missing = await database_sync_to_async(log_page)(
+                self.execution_id, self.last_sent, first - self.last_sent - 1
+            )
+            for line in missing:
+                if line["seq"] < first:
+                    await self.send_json({"type": "log", **line})
+                    self.last_sent = line["seq"]
+        for line in lines:
+            if line["seq"] <= self.last_sent:
+                continue
+            await self.send_json({"type": "log", **line})
+            self.last_sent = line["seq"]
+
+
+class ProjectConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """``/ws/projects/{slug}/``: status changes of every execution of the project, for dashboards."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        project = await database_sync_to_async(Project.objects.filter(slug=slug).first)()
+        if project is None:
+            await self.close(code=WS_NOT_FOUND)
+            return
+        refused = await authorize_ws(self.scope, "view", project)
+        if refused is not None:
+            await self.close(code=refused)
+            return
+        self.group = project_group(project.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json({"type": "hello", "project": slug})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def status_message(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["payload"])
+
+
+__all__ = ["ExecutionConsumer", "ProjectConsumer"]
