@@ -139,7 +139,7 @@ def normalise_inputs(raw: Any, issues: Issues) -> dict[str, dict[str, Any]]:
 
 def _declaration(raw: Any, path: Path, issues: Issues) -> dict[str, Any]:
     raw = raw if isinstance(raw, dict) else {}
-    kind = raw.get("type")
+    kind = raw.get("type") if isinstance(raw.get("type"), str) else None
     decl: dict[str, Any] = {
         "type": kind,
         "default": None,
@@ -156,6 +156,8 @@ def _declaration(raw: Any, path: Path, issues: Issues) -> dict[str, Any]:
         ("maximum", {"integer", "number"}),
     ):
         if raw.get(key) is not None:
+            if not isinstance(raw[key], str if key == "pattern" else int | float) or isinstance(raw[key], bool):
+                continue  # the schema reports the wrong type
             if kind in allowed:
                 decl[key] = raw[key]
             else:

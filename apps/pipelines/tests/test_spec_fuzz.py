@@ -37,6 +37,10 @@ STEP = st.fixed_dictionaries(
     },
     optional={key: VALUES for key in KEYS if key not in ("id", "type")},
 )
+INPUT = st.fixed_dictionaries(
+    {"type": st.sampled_from(["string", "integer", "number", "boolean", "choice"]) | VALUES},
+    optional={k: SCALARS | VALUES for k in ("default", "required", "pattern", "minimum", "maximum", "enum")},
+)
 DOCUMENT = st.fixed_dictionaries(
     {
         "apiVersion": st.just("ansflow/v1") | SCALARS,
@@ -44,7 +48,10 @@ DOCUMENT = st.fixed_dictionaries(
         "metadata": st.fixed_dictionaries({"name": st.just("p") | SCALARS}),
         "spec": st.fixed_dictionaries(
             {"steps": st.lists(STEP, max_size=4) | VALUES},
-            optional={k: VALUES for k in ("inputs", "variables", "credentials", "concurrency", "defaults")},
+            optional={
+                "inputs": st.dictionaries(st.sampled_from(["a", "b"]), INPUT, max_size=2) | VALUES,
+                **{k: VALUES for k in ("variables", "credentials", "concurrency", "defaults")},
+            },
         ),
     }
 )
