@@ -8,6 +8,8 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from apps.accounts.api import urls as accounts_api
+from apps.executions.api import urls as executions_api
+from apps.pipelines.api import urls as pipelines_api
 
 from . import health
 
@@ -31,8 +33,12 @@ class ApiRootView(APIView):
                         ("tokens", "apitoken"),
                         ("credentials", "credential"),
                         ("audit-events", "auditevent"),
+                        ("pipelines", "pipeline"),
+                        ("executions", "execution"),
+                        ("steps", "step"),
                     )
                 },
+                "pipeline-schema": reverse("pipeline-json-schema", request=request),
                 "schema": reverse("api-schema", request=request),
                 "docs": reverse("api-docs", request=request),
             }
@@ -43,4 +49,6 @@ urlpatterns = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("health/echo/", health.HealthEchoView.as_view(), name="api-health-echo"),
     path("", include(accounts_api.urlpatterns)),
+    path("", include(pipelines_api.urlpatterns)),
+    path("", include(executions_api.urlpatterns)),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from .models import Execution, LogLine, StepExecution
 
@@ -60,3 +60,14 @@ def status_snapshot(execution_id: int) -> dict[str, Any]:
             for step in execution_steps(execution_id)
         ],
     }
+
+
+def execution_detail(execution_id: int) -> Execution:
+    steps = StepExecution.objects.order_by("position").prefetch_related("approvals__user")
+    return executions().prefetch_related(Prefetch("steps", queryset=steps)).get(pk=execution_id)
+
+
+def log_search(execution_id: int, query: str, step: str | None, limit: int) -> list[dict[str, Any]]:
+    lines = log_lines(execution_id, 0, step).filter(text__icontains=query)
+    rows = lines.values_list("seq", "step__step_id", "stream", "text")[:limit]
+    return [{"seq": seq, "step": step_id, "stream": stream, "text": text} for seq, step_id, stream, text in rows]

@@ -11,7 +11,8 @@ from apps.accounts.models import Credential, Project
 from apps.accounts.services import audit_record
 
 from .models import Pipeline, PipelineVersion
-from .spec import parse_pipeline
+from .spec import loader, parse_pipeline
+from .spec.report import Issues
 
 
 @dataclass
@@ -20,6 +21,14 @@ class ImportResult:
     version: PipelineVersion
     created: bool  # the pipeline is new
     changed: bool  # a new version was made (False when the text is unchanged)
+
+
+def declared_project(yaml_text: str | bytes) -> str | None:
+    """``metadata.project`` of a document, even one that is otherwise invalid (None when absent)."""
+    document = loader.load(yaml_text, Issues())
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    project = metadata.get("project") if isinstance(metadata, dict) else None
+    return project if isinstance(project, str) and project else None
 
 
 def project_credential_names(project: Project) -> list[str]:
