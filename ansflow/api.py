@@ -1,6 +1,6 @@
 """The REST API root: every app's router is mounted here under ``/api/v1/``."""
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,7 +45,7 @@ class ApiRootView(APIView):
         )
 
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("health/echo/", health.HealthEchoView.as_view(), name="api-health-echo"),
     path("", include(accounts_api.urlpatterns)),

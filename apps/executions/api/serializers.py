@@ -32,10 +32,10 @@ class StepSerializer(serializers.ModelSerializer[StepExecution]):
 
 
 class ExecutionSerializer(serializers.ModelSerializer[Execution]):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     pipeline_name = serializers.CharField(source="pipeline.name", read_only=True)
     version = serializers.IntegerField(source="version.number", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     duration = serializers.FloatField(read_only=True)
     user_capabilities = serializers.SerializerMethodField()
 
@@ -69,7 +69,7 @@ class DecisionSerializer(serializers.Serializer[Any]):
 
 
 class ApprovalSerializer(serializers.ModelSerializer[Approval]):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Approval

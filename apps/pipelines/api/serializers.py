@@ -25,7 +25,7 @@ class CapabilitiesMixin(serializers.Serializer[Any]):
 
 
 class PipelineVersionSerializer(serializers.ModelSerializer[PipelineVersion]):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = PipelineVersion
@@ -33,7 +33,7 @@ class PipelineVersionSerializer(serializers.ModelSerializer[PipelineVersion]):
 
 
 class PipelineSerializer(CapabilitiesMixin, serializers.ModelSerializer[Pipeline]):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     version = serializers.SerializerMethodField()
 
     class Meta:

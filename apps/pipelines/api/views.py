@@ -101,7 +101,8 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         try:
             result = pipeline_import(
                 actor=request.user, project=project, yaml_text=text,
-                message=str(request.data.get("message", "")), request=request,
+                message=str(request.data.get("message", "")) if isinstance(request.data, dict) else "",
+                request=request,
             )  # fmt: skip
         except SpecError as exc:
             return spec_error_response(exc)
