@@ -257,6 +257,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Pipelines, executions, credentials and clusters.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "apps.executions.choices.ExecutionStatus",
+        "StepStatusEnum": "apps.executions.choices.StepStatus",
+    },
 }
 
 # --- Static files --------------------------------------------------------------

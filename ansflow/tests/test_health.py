@@ -84,7 +84,7 @@ def test_task_sent_from_a_web_request_answers_the_socket_through_the_worker(clie
 
 def test_health_echo_requires_staff(client):
     user = get_user_model().objects.create_user("dev", password="x")
-    assert client.post("/api/v1/health/echo/", {"token": "0" * 32}).status_code == 403
+    assert client.post("/api/v1/health/echo/", {"token": "0" * 32}).status_code == 401
     client.force_login(user)
     assert client.post("/api/v1/health/echo/", {"token": "0" * 32}).status_code == 403
 

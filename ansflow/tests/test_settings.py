@@ -66,8 +66,8 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
 def test_every_request_gets_an_id_in_the_response_and_the_json_log(tmp_path):
     code = (
         "from django.test import Client; c = Client(); "
-        "print(c.get('/healthz', HTTP_X_REQUEST_ID='rid-7')['X-Request-ID']); "
-        "print(c.get('/healthz', HTTP_X_REQUEST_ID='bad id; rm -rf')['X-Request-ID'])"
+        "print(c.get('/healthz', HTTP_HOST='127.0.0.1', HTTP_X_REQUEST_ID='rid-7')['X-Request-ID']); "
+        "print(c.get('/healthz', HTTP_HOST='127.0.0.1', HTTP_X_REQUEST_ID='bad id; rm -rf')['X-Request-ID'])"
     )
     result = manage("shell", "-c", code, ANSFLOW_DATA_DIR=str(tmp_path), LOG_LEVEL="INFO")
     kept, generated = result.stdout.split()[-2:]

@@ -157,7 +157,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             }
         )
 
-    @action(detail=True, methods=["get"], url_path="logs.txt")
+    # Routed explicitly in urls.py as ``logs.txt`` (a file name: no trailing slash).
     def logs_txt(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         """The whole log (or one step's) as plain text, streamed."""
         execution = self.get_object()
