@@ -191,7 +191,7 @@ def registered_policies() -> dict[type[Model], Policy]:
 def _decide(user: Any, action: str, obj: Any, memo: dict[Any, Any]) -> bool:
     if not _authenticated(user) or obj is None:
         return False
-    policy = policy_for(type(obj))
+    policy = policy_for(obj.__class__)
     if policy is None or action not in policy.actions:
         return False
     token = token_of(user)
@@ -210,7 +210,7 @@ def has_perm(user: Any, action: str, obj: Any) -> bool:
 
 def user_capabilities(user: Any, obj: Any) -> dict[str, bool]:
     """Every registered action of ``obj``'s model mapped to whether ``user`` may do it (one role lookup)."""
-    policy = policy_for(type(obj))
+    policy = policy_for(obj.__class__)
     if policy is None:
         return {}
     memo: dict[Any, Any] = {}

@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
-from .masking import mask
 from .services import audit_record
 
 
@@ -25,13 +24,9 @@ def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 
 def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
-    # Only the username is kept (Django already scrubs the password), masked in case a user typed
-    # their password into the username box.
+    # Only the username is kept; Django has already replaced the password with stars.
     username = str(credentials.get(get_user_model().USERNAME_FIELD, credentials.get("username", "")))[:150]
-    password = str(credentials.get("password", ""))
-    audit_record(
-        actor=None, verb="auth.login_failed", changes={"username": mask(username, [password])}, request=request
-    )
+    audit_record(actor=None, verb="auth.login_failed", changes={"username": username}, request=request)
 
 
 def connect() -> None:

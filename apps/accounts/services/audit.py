@@ -38,7 +38,7 @@ def _project_of(target: Model | None) -> Project | None:
         return None
     if isinstance(target, Project):
         return target
-    policy = policy_for(type(target))
+    policy = policy_for(target.__class__)
     if isinstance(policy, ProjectPolicy):
         project_id = policy.project_id_of(target)
         return Project.objects.filter(pk=project_id).first() if project_id else None
