@@ -70,7 +70,9 @@ async def _check_channel_layer() -> str:
     # A private layer instance, flushed afterwards, so probes leave no subscriptions behind.
     config: dict[str, Any] = settings.CHANNEL_LAYERS["default"]
     if str(config["BACKEND"]).endswith("RedisPubSubChannelLayer"):
-        layer: Any = RedisPubSubChannelLayer(**config.get("CONFIG", {}))
+        # Without the layer's retries, so an unreachable Redis is reported at once, by name.
+        hosts = [{**host, "retry": None, "retry_on_error": None} for host in config["CONFIG"]["hosts"]]
+        layer: Any = RedisPubSubChannelLayer(**{**config["CONFIG"], "hosts": hosts})
     else:
         layer = get_channel_layer()
     try:

@@ -16,6 +16,9 @@ from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -193,8 +196,20 @@ CELERY_IMPORTS = ["ansflow.health"]
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        # redis-py 8 sets a 5 s socket timeout that breaks idle receives.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    # redis-py 8 sets a 5 s socket timeout that breaks idle receives.
+                    "socket_timeout": None,
+                    # After a Redis restart every pooled connection is dead: retry on a new one
+                    # (the pub/sub connection re-subscribes its channels when it reconnects).
+                    "retry": AsyncRetry(ExponentialBackoff(cap=2.0, base=0.05), 10),
+                    "retry_on_error": [RedisConnectionError, ConnectionResetError, BrokenPipeError],
+                    "health_check_interval": 15,
+                }
+            ]
+        },
     }
 }
 
@@ -331,3 +346,6 @@ WORKSPACES_DIR = DATA_DIR / "workspaces"
 # Hours a finished execution's workspace is kept (0: removed as soon as it finishes).
 WORKSPACE_RETENTION_HOURS = env.float("ANSFLOW_WORKSPACE_RETENTION_HOURS", default=0)
 CELERY_BEAT_SCHEDULE["ansflow-reaper"] = {"task": "executions.reap", "schedule": REAPER_INTERVAL}
+# Days a finished execution's log lines are kept (0 keeps them forever).
+LOG_RETENTION_DAYS = env.int("ANSFLOW_LOG_RETENTION_DAYS", default=90)
+CELERY_BEAT_SCHEDULE["ansflow-log-retention"] = {"task": "executions.cleanup_logs", "schedule": 3600.0}

@@ -24,3 +24,10 @@ def start_queued_in_group(project_id: int, group: str) -> None:
     from .services import start_queued_in_group as start
 
     start(project_id=project_id, group=group)
+
+
+@shared_task(name="executions.cleanup_logs", ignore_result=True)
+def cleanup_logs() -> int:
+    from .services import logs_expire
+
+    return logs_expire()

@@ -1,6 +1,7 @@
 """Every write of the executions app: keyword-only, atomic, audited."""
 
 from .approvals import approval_decide, approval_expire
+from .retention import logs_expire
 from .runs import (
     RunError,
     execution_cancel,
@@ -18,5 +19,6 @@ __all__ = [
     "execution_rerun",
     "execution_retry_failed",
     "execution_start",
+    "logs_expire",
     "start_queued_in_group",
 ]
