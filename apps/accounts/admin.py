@@ -50,7 +50,7 @@ class PermissionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return False
         if user.is_superuser:
             return True
-        return bool(self.add_role) and member_project_ids(user, self.add_role).exists()
+        return self.add_role is not None and member_project_ids(user, self.add_role).exists()
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.related_model is Project and self.add_role:

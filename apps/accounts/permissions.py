@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 from rest_framework.exceptions import NotFound
@@ -237,7 +237,7 @@ def get_for_user_or_404(model_or_qs: type[Model] | QuerySet[Any], user: Any, act
     queryset = model_or_qs if isinstance(model_or_qs, QuerySet) else model_or_qs._default_manager.all()
     try:
         obj = restrict(queryset, user, "view").get(**lookup)
-    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+    except (ObjectDoesNotExist, ValueError, TypeError) as exc:
         raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from exc
     if action != "view" and not has_perm(user, action, obj):
         raise PermissionDenied(f"You may not {action} this {queryset.model._meta.verbose_name}.")

@@ -40,7 +40,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     projects = _token_projects(request)
     if request.method != "POST":
         return _token_page(request, TokenCreateForm(projects=projects))
-    if not has_perm(request.user, "add", ApiToken(user=request.user)):
+    if not has_perm(request.user, "add", ApiToken(user=request.user)):  # type: ignore[misc]
         raise PermissionDenied
     form = TokenCreateForm(request.POST, projects=projects)
     if not form.is_valid():
@@ -63,7 +63,8 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = get_for_user_or_404(ApiToken.objects.filter(user=request.user), request.user, "revoke", pk=pk)
+    mine = ApiToken.objects.filter(user_id=request.user.pk or 0)
+    token = get_for_user_or_404(mine, request.user, "revoke", pk=pk)
     services.token_revoke(actor=request.user, token=token)
     return redirect("accounts:tokens")
 

@@ -19,7 +19,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         model = Project
         fields = ["id", "slug", "name", "description", "role", "created_at", "updated_at"]
         read_only_fields = ["id", "role", "created_at", "updated_at"]
-        extra_kwargs = {"slug": {"validators": []}}
+        extra_kwargs: dict[str, Any] = {"slug": {"validators": []}}
 
     def get_role(self, project: Project) -> str | None:
         roles = self.context.get("roles", {})
@@ -40,7 +40,7 @@ class TeamSerializer(serializers.ModelSerializer[Team]):
         model = Team
         fields = ["id", "slug", "name", "description", "members", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"slug": {"validators": []}}
+        extra_kwargs: dict[str, Any] = {"slug": {"validators": []}}
 
 
 class MembershipSerializer(serializers.ModelSerializer[Membership]):
@@ -112,7 +112,7 @@ class CredentialSerializer(serializers.ModelSerializer[Credential]):
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         validators: list[Any] = []
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs: dict[str, Any] = {"name": {"validators": []}}
 
     def get_fields(self) -> dict[str, Any]:
         # "fields" cannot be a class attribute: Serializer.fields is the field mapping itself.

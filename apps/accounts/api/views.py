@@ -55,7 +55,7 @@ class ProjectViewSet(ServiceErrorsMixin, viewsets.ModelViewSet[Project]):
         return selectors.project_list(user=self.request.user)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         context["roles"] = project_roles(self.request.user)
         return context
 
@@ -174,7 +174,8 @@ class ApiTokenViewSet(
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         user = request.user
-        require(has_perm(user, "add", ApiToken(user=user)), "Tokens cannot create tokens; sign in to create one.")
+        allowed = has_perm(user, "add", ApiToken(user=user))  # type: ignore[misc]
+        require(allowed, "Tokens cannot create tokens; sign in to create one.")
         data = _valid(s.ApiTokenSerializer, request.data)
         project = data.get("project")
         if project is not None:
