@@ -6,7 +6,7 @@ DEV_STAMP := .venv/.stamp-dev
 TEST_DATA_DIR ?= $(CURDIR)/var/test
 PYTEST_ARGS ?=
 
-.PHONY: run install test test-suite lint format bench clean
+.PHONY: run install test test-suite test-chaos lint format bench clean
 
 $(RUN_STAMP): requirements.txt scripts/bootstrap
 	scripts/bootstrap requirements.txt
@@ -31,9 +31,14 @@ test: $(DEV_STAMP)
 # The suite alone, on whatever DATABASE_URL / REDIS_URL the environment names.
 test-suite:
 	@rm -rf $(TEST_DATA_DIR) && mkdir -p $(TEST_DATA_DIR)
-	ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m "not k8s" $(PYTEST_ARGS)
+	ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m "not k8s and not chaos" $(PYTEST_ARGS)
 	@left=$$(ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -q --collect-only -m k8s 2>/dev/null | grep -c '::' || true); \
 	  echo "make test: $$left Kubernetes cluster test(s) left to 'make test-k8s'"
+
+## test-chaos: fault-injection tests (killed workers and web servers); .ci/run runs them on MariaDB + Redis.
+test-chaos: $(DEV_STAMP)
+	@rm -rf $(TEST_DATA_DIR) && mkdir -p $(TEST_DATA_DIR)
+	ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m chaos $(PYTEST_ARGS)
 
 ## lint: ruff (lint + format check), mypy, import-linter layers.
 lint: $(DEV_STAMP)

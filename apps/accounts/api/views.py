@@ -168,6 +168,7 @@ class ApiTokenViewSet(
     permission_classes = [ProjectPermission]
     permission_action_map = {"destroy": "revoke", "revoke": "revoke"}
     filter_backends: list[Any] = []
+    queryset = ApiToken.objects.none()  # for the schema generator, which has no signed-in user
 
     def get_queryset(self) -> QuerySet[ApiToken]:
         return selectors.token_list(user=self.request.user, owner=self.request.user)
