@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.pipelines.spec import ExpressionError, render_template
+from apps.pipelines.spec import STEP_KINDS, ExpressionError, render_template, render_value
 
 from ..choices import LogStream, StepStatus
 from ..executors.base import Executor, StepContext, StepResult, executor_for
@@ -133,14 +133,9 @@ def _execute(execution: Execution, step: StepExecution) -> StepResult:
         sink.close()
 
 
-def _render(value: Any, context: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        return render_template(value, context)
-    if isinstance(value, dict):
-        return {k: _render(v, context) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_render(v, context) for v in value]
-    return value
+def _literal_fields(kind: Any) -> frozenset[str]:
+    found = STEP_KINDS.get(kind) if isinstance(kind, str) else None
+    return found.literal_fields if found else frozenset()
 
 
 def _context(
@@ -166,7 +161,8 @@ def _context(
         step_id=step.step_id,
         attempt=step.attempt,
         spec=spec,
-        params=_render(spec.get("with") or {}, expressions),
+        # A kind's literal fields (an inline Ansible playbook, JSON paths) keep their own ``{{ }}``.
+        params=render_value(spec.get("with") or {}, expressions, literal_fields=_literal_fields(spec.get("type"))),
         env=env,
         expressions=expressions,
         workspace=workspace,
