@@ -24,8 +24,9 @@ run: $(RUN_STAMP)
 	@$(PY) manage.py seed_demo
 	@exec $(PY) manage.py serve
 
-## test: install test dependencies (once) and run the whole suite on the embedded default.
+## test: install test dependencies (once; Debian packages: scripts/install-test-deps) and run the whole suite.
 test: $(DEV_STAMP)
+	@scripts/install-test-deps
 	@$(MAKE) --no-print-directory test-suite
 
 # The suite alone, on whatever DATABASE_URL / REDIS_URL the environment names.

@@ -7,3 +7,8 @@ class K8sIntegrationConfig(AppConfig):
     name = "apps.k8s_integration"
     label = "k8s_integration"
     verbose_name = "Kubernetes"
+
+    def ready(self) -> None:
+        from . import access
+
+        access.register()

@@ -2,7 +2,7 @@
 
 import importlib
 
-MODULES = ["shell", "python", "http"]
+MODULES = ["shell", "python", "http", "git"]
 
 
 def load_all() -> None:

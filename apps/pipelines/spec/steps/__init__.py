@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import approval, http, python, shell
+from . import ansible, approval, docker, git, http, python, shell
 from .base import StepKind, WithCheck
 
 STEP_KINDS: dict[str, StepKind] = {}
@@ -16,7 +16,9 @@ def register(kind: StepKind) -> StepKind:
     return kind
 
 
-for _module in (shell, python, http, approval):
+for _module in (shell, python, http, approval, git, ansible):
     register(_module.KIND)
+for _kind in docker.KINDS:
+    register(_kind)
 
 __all__ = ["STEP_KINDS", "StepKind", "WithCheck", "register"]

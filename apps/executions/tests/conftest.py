@@ -1,0 +1,25 @@
+"""Fixtures of real servers for the git, ansible and docker step tests (see ``realparts``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .realparts import SshServer, make_repository
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """A real sshd on 127.0.0.1 that lets root in with ``private_key`` (or ``encrypted_key`` + ``passphrase``)."""
+    server = SshServer(tmp_path_factory.mktemp("sshd"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def git_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A bare repository on disk: ``path`` and the commit ids ``first`` (tag v1), ``second`` (main), ``feature``."""
+    return make_repository(Path(tmp_path_factory.mktemp("git")))

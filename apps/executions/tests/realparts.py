@@ -1,0 +1,134 @@
+"""Real servers for the git, ansible and docker step tests: sshd, podman's Docker API, a registry, git repos.
+
+Each runs as a subprocess in its own process group on 127.0.0.1 or a unix socket under a temporary
+directory, and is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ansflow.testing import ManagedProcess, free_port, output_dir, wait_until
+
+SSHD = "/usr/sbin/sshd"
+SSH_PORT = 2222
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def keygen(path: Path, passphrase: str = "") -> str:
+    """A fresh ed25519 key pair; returns the private key text."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "ansflow-test", "-f", str(path)], check=True
+    )
+    return path.read_text()
+
+
+@dataclass
+class SshServer:
+    """sshd on 127.0.0.1 (port 2222 when free) letting root in with a throwaway key."""
+
+    directory: Path
+    port: int = 0
+    process: ManagedProcess | None = None
+    private_key: str = ""
+    encrypted_key: str = ""
+    passphrase: str = "correct horse battery"
+    host_key_line: str = ""
+
+    def start(self) -> None:
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        keygen(d / "host_key")
+        self.private_key = keygen(d / "client_key")
+        self.encrypted_key = keygen(d / "client_key_enc", self.passphrase)
+        (d / "authorized_keys").write_text((d / "client_key.pub").read_text() + (d / "client_key_enc.pub").read_text())
+        self.port = SSH_PORT if _port_free(SSH_PORT) else free_port()
+        host_pub = (d / "host_key.pub").read_text().split()
+        self.host_key_line = f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n"
+        (d / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+            "AcceptEnv LANG LC_*\nSubsystem sftp internal-sftp\n"
+        )
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+        self.process = ManagedProcess(
+            "sshd", [SSHD, "-D", "-e", "-f", str(d / "sshd_config")], dict(os.environ), output_dir() / "sshd.log"
+        )
+        self.process.start()
+        wait_until(lambda: self._ready(), timeout=20, message=f"sshd answers on 127.0.0.1:{self.port}")
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if not self.process.alive():
+            raise AssertionError(f"sshd exited:\n{self.process.output()[-2000:]}")
+        return _answers(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+def make_repository(directory: Path) -> dict[str, str]:
+    """A bare repository with two commits on main, a tag v1 on the first and a branch `feature`.
+
+    Returns the commit ids by name (first, second, feature).
+    """
+    work, bare = directory / "work", directory / "repo.git"
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}  # fmt: skip
+
+    def git(*argv: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(work), *argv], env=env, check=True, capture_output=True, text=True
+        ).stdout
+
+    work.mkdir(parents=True)
+    git("init", "-q", "-b", "main")
+    (work / "README").write_text("first\n")
+    (work / "site.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: say where\n      ansible.builtin.command: echo from-git-playbook {{ inventory_hostname }}\n"
+    )
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    first = git("rev-parse", "HEAD").strip()
+    git("tag", "v1")
+    (work / "README").write_text("second\n")
+    git("commit", "-q", "-am", "second")
+    second = git("rev-parse", "HEAD").strip()
+    git("checkout", "-q", "-b", "feature")
+    (work / "FEATURE").write_text("feature\n")
+    git("add", "FEATURE")
+    git("commit", "-q", "-m", "feature")
+    feature = git("rev-parse", "HEAD").strip()
+    git("checkout", "-q", "main")
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], env=env, check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "uploadpack.allowAnySHA1InWant", "true"], env=env, check=True)
+    return {"first": first, "second": second, "feature": feature, "path": str(bare)}
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,111 @@
+"""Admin for inventories (with their hosts and groups), registries and Docker hosts.
+
+Objects are filtered and checked through the permission API (``PermissionAdmin``); every save goes
+through a service, which audits it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.accounts.admin import PermissionAdmin
+from apps.accounts.permissions import restrict
+
+from . import services
+from .models import DockerHost, Inventory, InventoryGroup, InventoryHost, Registry
+
+
+class TargetAdmin(PermissionAdmin):
+    add_role = "maintainer"
+    list_select_related = ["project"]
+    list_filter = ["project"]
+    search_fields = ["name", "project__slug", "description"]
+    autocomplete_fields = ["project"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        self.check_allowed(request, "change" if change else "add", obj)
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in services._FIELDS[type(obj)]}
+        if change:
+            services.target_update(actor=request.user, obj=obj, **fields)
+        else:
+            fields = {name: getattr(obj, name) for name in services._FIELDS[type(obj)]}
+            obj.pk = services.target_create(actor=request.user, model=type(obj), project=obj.project, **fields).pk
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.check_allowed(request, "delete", obj)
+        services.target_delete(actor=request.user, obj=obj)
+
+
+class GroupInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = InventoryGroup
+    extra = 0
+    fields = ["name", "variables", "children"]
+    filter_horizontal = ["children"]
+
+
+class HostInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = InventoryHost
+    extra = 0
+    fields = ["name", "groups", "variables"]
+
+
+@admin.register(Inventory)
+class InventoryAdmin(TargetAdmin):
+    list_display = ["name", "project", "source", "updated_at"]
+    list_filter = ["source", "project"]
+    inlines = [GroupInline, HostInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Hosts and groups are saved through the services, one row at a time."""
+        inventory: Inventory = form.instance
+        self.check_allowed(request, "change", inventory)
+        for row in formset.deleted_objects if hasattr(formset, "deleted_objects") else []:
+            row.delete()
+        for row_form in formset.forms:
+            data = row_form.cleaned_data
+            if not data or data.get("DELETE"):
+                if data.get("DELETE") and row_form.instance.pk:
+                    row_form.instance.delete()
+                continue
+            if formset.model is InventoryGroup:
+                services.inventory_group_set(
+                    actor=request.user,
+                    inventory=inventory,
+                    name=data["name"],
+                    variables=data.get("variables") or {},
+                    children=[group.name for group in data.get("children") or []],
+                )
+            else:
+                services.inventory_host_set(
+                    actor=request.user,
+                    inventory=inventory,
+                    name=data["name"],
+                    groups=[group.name for group in data.get("groups") or []],
+                    variables=data.get("variables") or {},
+                )
+
+
+@admin.register(Registry)
+class RegistryAdmin(TargetAdmin):
+    list_display = ["name", "project", "url", "credential", "updated_at"]
+    list_select_related = ["project", "credential"]
+    autocomplete_fields = ["project", "credential"]
+
+
+@admin.register(DockerHost)
+class DockerHostAdmin(TargetAdmin):
+    list_display = ["name", "project", "url", "tls", "last_check_ok", "last_checked_at"]
+    readonly_fields = ["last_checked_at", "last_check_ok", "last_check_message", "created_at", "updated_at"]
+    autocomplete_fields = ["project", "tls_client_key"]
+    actions = ["check_connectivity"]
+
+    @admin.action(description="Check connectivity of the selected Docker hosts")
+    def check_connectivity(self, request: HttpRequest, queryset: QuerySet[DockerHost]) -> None:
+        for host in restrict(queryset, request.user, "check"):
+            ok, message = services.docker_host_check(actor=request.user, host=host)
+            messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, f"{host.name}: {message}")

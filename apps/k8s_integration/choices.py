@@ -1,0 +1,13 @@
+"""Choices of the deploy targets."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class InventorySource(models.TextChoices):
+    """Where an inventory's hosts come from."""
+
+    INI = "ini", "INI text"  # the classic ansible hosts file
+    YAML = "yaml", "YAML text"  # the YAML inventory format
+    MANAGED = "managed", "Hosts and groups edited here"  # InventoryHost / InventoryGroup rows
