@@ -1,6 +1,9 @@
 """The REST API root: every app's router is mounted here under ``/api/v1/``."""
 
-from django.urls import URLPattern, URLResolver, include, path
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.views import csrf
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,10 +48,24 @@ class ApiRootView(APIView):
         )
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF refusals under /api/ answer JSON like every other API error."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)
+    return csrf.csrf_failure(request, reason=reason)
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /api/ answers a JSON 404, never an HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("health/echo/", health.HealthEchoView.as_view(), name="api-health-echo"),
     path("", include(accounts_api.urlpatterns)),
     path("", include(pipelines_api.urlpatterns)),
     path("", include(executions_api.urlpatterns)),
+    re_path(r"^(?P<rest>.*)$", not_found),
 ]

@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import urls as accounts_urls
+from apps.executions import urls as execution_pages
+from apps.pipelines import urls as pipeline_pages
 
 from . import api, health, openapi  # noqa: F401  (openapi registers schema extensions)
 
@@ -15,4 +17,7 @@ urlpatterns = [
     path("api/v1/", include(api.urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Server-rendered pages; the dashboard is at /.
+    path("", include(pipeline_pages)),
+    path("", include(execution_pages)),
 ]

@@ -12,7 +12,7 @@ from ..models import Approval, Execution, StepExecution
 
 
 class StepSerializer(serializers.ModelSerializer[StepExecution]):
-    duration = serializers.FloatField(read_only=True)
+    duration = serializers.FloatField(read_only=True, allow_null=True)
     approvals = serializers.SerializerMethodField()
 
     class Meta:
@@ -36,7 +36,7 @@ class ExecutionSerializer(serializers.ModelSerializer[Execution]):
     pipeline_name = serializers.CharField(source="pipeline.name", read_only=True)
     version = serializers.IntegerField(source="version.number", read_only=True)
     actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    duration = serializers.FloatField(read_only=True)
+    duration = serializers.FloatField(read_only=True, allow_null=True)
     user_capabilities = serializers.SerializerMethodField()
 
     class Meta:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import StreamingHttpResponse
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -35,9 +38,18 @@ MAX_LOG_PAGE = 5000
 SEARCH_LIMIT = 200
 
 
+class IdFilter(filters.NumberFilter):
+    """A database id: a whole number in the range a BIGINT holds (anything else is a clear 400)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=1, max_value=2**63 - 1, **kwargs)
+
+
 class ExecutionFilter(filters.FilterSet):
     project = filters.CharFilter(field_name="project__slug")
-    pipeline = filters.NumberFilter(field_name="pipeline_id")
+    pipeline = IdFilter(field_name="pipeline_id")
     status = filters.CharFilter()
     trigger = filters.CharFilter()
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -59,6 +71,7 @@ class RunPipelineView(APIView):
     permission_action_map = {"POST": "run"}
     serializer_class = s.RunSerializer
 
+    @extend_schema(request=s.RunSerializer, responses={201: s.ExecutionDetailSerializer})
     def post(self, request: Request, pk: int) -> Response:
         pipeline = get_for_user_or_404(Pipeline.objects.select_related("project"), request.user, "run", pk=pk)
         serializer = s.RunSerializer(data=request.data)
@@ -102,10 +115,12 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         detail = selectors.execution_detail(execution.pk)
         return Response(s.ExecutionDetailSerializer(detail, context={"request": self.request}).data, status=code)
 
+    @extend_schema(request=None, responses={200: s.ExecutionDetailSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         return self._answer(execution_cancel(actor=request.user, execution=self.get_object(), request=request))
 
+    @extend_schema(request=None, responses={201: s.ExecutionDetailSerializer})
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Run the same version with the same inputs again (a new execution)."""
@@ -115,6 +130,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             return _run_error(exc)
         return self._answer(execution, status.HTTP_201_CREATED)
 
+    @extend_schema(request=None, responses={201: s.ExecutionDetailSerializer})
     @action(detail=True, methods=["post"], url_path="retry-failed")
     def retry_failed(self, request: Request, pk: str | None = None) -> Response:
         """A new execution that keeps the successful steps and runs the others."""
@@ -136,6 +152,14 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             raise exceptions.ValidationError({name: ["Must be 0 or more."]})
         return min(value, maximum) if maximum else value
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", int, description="Only lines after this sequence number."),
+            OpenApiParameter("limit", int, description=f"At most this many lines (up to {MAX_LOG_PAGE})."),
+            OpenApiParameter("step", str, description="Only this step's lines."),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @action(detail=True, methods=["get"])
     def logs(self, request: Request, pk: str | None = None) -> Response:
         """Lines after ``after`` (a sequence number), at most ``limit``, optionally of one ``step``."""
@@ -158,6 +182,10 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         )
 
     # Routed explicitly in urls.py as ``logs.txt`` (a file name: no trailing slash).
+    @extend_schema(
+        parameters=[OpenApiParameter("step", str, description="Only this step's lines.")],
+        responses={(200, "text/plain"): OpenApiResponse(description="The log as plain text, one line each.")},
+    )
     def logs_txt(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         """The whole log (or one step's) as plain text, streamed."""
         execution = self.get_object()
@@ -177,6 +205,13 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         response["Content-Disposition"] = f'attachment; filename="{name}.log"'
         return response
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="Text to find (case-insensitive)."),
+            OpenApiParameter("step", str, description="Only this step's lines."),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @action(detail=True, methods=["get"])
     def search(self, request: Request, pk: str | None = None) -> Response:
         """Lines containing ``q`` (case-insensitive), to jump to by sequence number."""
@@ -189,7 +224,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
 
 class StepFilter(filters.FilterSet):
-    execution = filters.NumberFilter(field_name="execution_id")
+    execution = IdFilter(field_name="execution_id")
     status = filters.CharFilter()
     kind = filters.CharFilter()
 
@@ -212,6 +247,7 @@ class StepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         )
         return restrict(queryset.order_by("-execution_id", "position"), self.request.user, "view")
 
+    @extend_schema(request=s.DecisionSerializer, responses={200: s.StepSerializer})
     @action(detail=True, methods=["post"], serializer_class=s.DecisionSerializer)
     def approve(self, request: Request, pk: str | None = None) -> Response:
         """``{"decision": "approve" | "reject", "comment": "..."}``."""

@@ -63,7 +63,7 @@ def test_import_creates_then_versions_only_on_change(client, people):
     changed = import_yaml(client, people[Role.MAINTAINER], YAML.replace("hello", "hi"))
     assert changed.json()["version"] == 2
     versions = client.get(f"/api/v1/pipelines/{body['id']}/versions/", **auth(people[Role.VIEWER])).json()
-    assert [v["number"] for v in versions] == [2, 1]
+    assert [v["number"] for v in versions["results"]] == [2, 1]
     exported = client.get(f"/api/v1/pipelines/{body['id']}/export/?version=1", **auth(people[Role.VIEWER]))
     assert exported.content.decode() == YAML
 

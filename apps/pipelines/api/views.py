@@ -7,6 +7,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, JSONParser
@@ -93,6 +95,11 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             raise exceptions.ValidationError({"project": [f"No project {slug!r}."]})
         return text, project
 
+    @extend_schema(
+        request={"application/x-yaml": OpenApiTypes.STR, "application/json": s.ImportSerializer},
+        parameters=[OpenApiParameter("project", str, description="Project slug (default: metadata.project).")],
+        responses={200: s.PipelineDetailSerializer, 201: s.PipelineDetailSerializer},
+    )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=YAML_PARSERS)
     def import_yaml(self, request: Request) -> Response:
         text, project = self._document(request)
@@ -110,6 +117,11 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         body["changed"] = result.changed
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
+    @extend_schema(
+        request={"application/x-yaml": OpenApiTypes.STR, "application/json": s.ImportSerializer},
+        parameters=[OpenApiParameter("project", str, description="Project slug (default: metadata.project).")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     @action(detail=False, methods=["post"], parser_classes=YAML_PARSERS)
     def validate(self, request: Request) -> Response:
         text, project = self._document(request)
@@ -119,12 +131,18 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             return spec_error_response(exc)
         return Response({"valid": True, "errors": [], "spec": spec})
 
+    @extend_schema(responses={200: s.PipelineVersionSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def versions(self, request: Request, pk: str | None = None) -> Response:
         pipeline = self.get_object()
         versions = pipeline.versions.select_related("author").order_by("-number")
-        return Response(s.PipelineVersionSerializer(versions, many=True).data)
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response(s.PipelineVersionSerializer(page, many=True).data)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("version", int, description="A version number (default: the current one).")],
+        responses={(200, "application/x-yaml"): OpenApiResponse(description="The version's YAML text.")},
+    )
     @action(detail=True, methods=["get"])
     def export(self, request: Request, pk: str | None = None) -> HttpResponse:
         pipeline = self.get_object()
