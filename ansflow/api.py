@@ -67,5 +67,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include(accounts_api.urlpatterns)),
     path("", include(pipelines_api.urlpatterns)),
     path("", include(executions_api.urlpatterns)),
-    re_path(r"^(?P<rest>.*)$", not_found),
+    re_path(r"^(?P<rest>[\s\S]*)$", not_found),  # any character, newlines included
 ]
