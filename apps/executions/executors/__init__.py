@@ -2,7 +2,7 @@
 
 import importlib
 
-MODULES = ["shell", "python", "http", "git"]
+MODULES = ["shell", "python", "http", "git", "ansible", "docker"]
 
 
 def load_all() -> None:

@@ -102,3 +102,17 @@ def unlocked_private_key(private_key: str, passphrase: str = "") -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     ).decode()
+
+
+def target_credential(ctx: StepContext, credential: Credential, what: str) -> StepCredential:
+    """A credential a deploy target carries (a registry's, a Docker host's key): decrypted, audited as used by
+    this step, and its secret values returned in ``ctx.secrets`` for the executor to mask its own lines."""
+    execution = _execution(ctx)
+    if credential.project_id != execution.project_id:
+        raise ValueError(f"{what}: its credential belongs to another project")
+    fields = credential_secrets(credential=credential)
+    ctx.secrets.extend(value for value in credential_secret_values(credential=credential) if value not in ctx.secrets)
+    credential_use_record(
+        credential=credential, actor=execution.actor, target=StepExecution.objects.get(pk=ctx.step_pk)
+    )
+    return StepCredential(name=credential.name, kind=credential.kind, fields=fields)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .realparts import SshServer, make_repository
+from .realparts import DockerParts, SshServer, make_repository
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +23,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
 def git_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A bare repository on disk: ``path`` and the commit ids ``first`` (tag v1), ``second`` (main), ``feature``."""
     return make_repository(Path(tmp_path_factory.mktemp("git")))
+
+
+@pytest.fixture(scope="session")
+def docker_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerParts]:
+    """podman's Docker API on a unix socket plus a registry (basic auth) on 127.0.0.1."""
+    parts = DockerParts(tmp_path_factory.mktemp("docker"))
+    parts.start()
+    yield parts
+    parts.stop()

@@ -132,3 +132,91 @@ def make_repository(directory: Path) -> dict[str, str]:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+CONTAINERS_CONF = """[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+"""
+
+
+@dataclass
+class DockerParts:
+    """podman's Docker-compatible API on a unix socket and a registry with basic auth on 127.0.0.1.
+
+    The registry is marked insecure (plain HTTP) in the podman service's registries.conf, as an operator
+    would configure a Docker host for a local registry.
+    """
+
+    directory: Path
+    registry_port: int = 0
+    username: str = "ci"
+    password: str = "push-Pa55word"
+    podman: ManagedProcess | None = None
+    registry: ManagedProcess | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.directory / "podman.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def registry_host(self) -> str:
+        return f"127.0.0.1:{self.registry_port}"
+
+    def start(self) -> None:
+        import bcrypt
+
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        self.registry_port = free_port()
+        (d / "containers.conf").write_text(CONTAINERS_CONF)
+        (d / "registries.conf").write_text(
+            f'unqualified-search-registries = []\n[[registry]]\nlocation = "{self.registry_host}"\ninsecure = true\n'
+        )
+        hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        (d / "htpasswd").write_text(f"{self.username}:{hashed}\n")
+        (d / "registry.yml").write_text(
+            f"version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {d / 'registry'}}}\n"
+            f"  delete: {{enabled: true}}\nhttp:\n  addr: {self.registry_host}\n  secret: ansflow-test\n"
+            f"auth:\n  htpasswd: {{realm: ansflow-test, path: {d / 'htpasswd'}}}\n"
+        )
+        env = {**os.environ, "CONTAINERS_CONF": str(d / "containers.conf"),
+               "CONTAINERS_REGISTRIES_CONF": str(d / "registries.conf")}  # fmt: skip
+        self.podman = ManagedProcess(
+            "podman", ["podman", "system", "service", "--time=0", self.url], env, output_dir() / "podman.log"
+        )
+        self.registry = ManagedProcess(
+            "registry", ["docker-registry", "serve", str(d / "registry.yml")], dict(os.environ),
+            output_dir() / "registry.log",
+        )  # fmt: skip
+        self.podman.start()
+        self.registry.start()
+        wait_until(lambda: self._alive() and self.socket.exists(), timeout=30, message="podman serves its socket")
+        wait_until(lambda: self._alive() and _answers(self.registry_port), timeout=30, message="registry answers")
+
+    def _alive(self) -> bool:
+        for part in (self.podman, self.registry):
+            assert part is not None
+            if not part.alive():
+                raise AssertionError(f"{part.name} exited:\n{part.output()[-2000:]}")
+        return True
+
+    def stop(self) -> None:
+        for part in (self.podman, self.registry):
+            if part is not None:
+                part.stop()
+
+
+def busybox_context(directory: Path, extra: str = "") -> Path:
+    """A build context for an image FROM scratch with busybox-static as its userland."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy("/bin/busybox", directory / "busybox")
+    (directory / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' + extra
+    )
+    return directory
