@@ -66,7 +66,9 @@ class PipelineDetailSerializer(PipelineSerializer):
 
 
 class ImportSerializer(serializers.Serializer[Any]):
-    yaml = serializers.CharField(help_text="The pipeline document (ansflow/v1).", trim_whitespace=False)
+    yaml = serializers.CharField(
+        help_text="The pipeline document (ansflow/v1).", trim_whitespace=False, allow_blank=True, default=""
+    )
     project = serializers.SlugField(required=False, help_text="Project slug; default: metadata.project.")
     message = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 

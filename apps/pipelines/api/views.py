@@ -31,8 +31,13 @@ class YamlParser(BaseParser):
 
     media_type = "application/x-yaml"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> dict[str, str]:
-        return {"yaml": stream.read().decode("utf-8", errors="replace")}
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> dict[str, Any]:
+        raw = stream.read()
+        try:
+            return {"yaml": raw.decode("utf-8")}
+        except UnicodeDecodeError:
+            # Kept as bytes, so the spec parser reports where the bad byte is.
+            return {"yaml": "", "yaml_bytes": raw}
 
 
 class YamlAliasParser(YamlParser):
@@ -82,10 +87,11 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_serializer_class(self) -> Any:
         return s.PipelineDetailSerializer if self.action == "retrieve" else s.PipelineSerializer
 
-    def _document(self, request: Request) -> tuple[str, Project]:
+    def _document(self, request: Request) -> tuple[str | bytes, Project]:
         serializer = s.ImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        text = serializer.validated_data["yaml"]
+        data: Any = request.data
+        text = data.get("yaml_bytes") or serializer.validated_data["yaml"]
         slug = request.query_params.get("project") or serializer.validated_data.get("project")
         slug = slug or declared_project(text)
         if not slug:
@@ -136,7 +142,7 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def versions(self, request: Request, pk: str | None = None) -> Response:
         pipeline = self.get_object()
         versions = pipeline.versions.select_related("author").order_by("-number")
-        page = self.paginate_queryset(versions)
+        page: Any = self.paginate_queryset(versions)  # type: ignore[arg-type]  (a page of versions, not pipelines)
         return self.get_paginated_response(s.PipelineVersionSerializer(page, many=True).data)
 
     @extend_schema(
