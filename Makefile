@@ -16,17 +16,30 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt scripts/bootstrap
 	scripts/bootstrap requirements-dev.txt
 	@touch $@ $(RUN_STAMP)
 
+# Front-end packages (htmx) from package-lock.json; reinstalled only when the lock file changed.
+NODE_STAMP := node_modules/.stamp
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 install: $(RUN_STAMP)
 
 ## run: install (once), migrate, load the demo data, then serve Redis + web + worker + beat.
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(NODE_STAMP)
 	@$(PY) manage.py migrate --noinput -v0
 	@$(PY) manage.py seed_demo
 	@exec $(PY) manage.py serve
 
 ## test: install test dependencies (once; Debian packages: scripts/install-test-deps) and run the whole suite.
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(NODE_STAMP)
 	@scripts/install-test-deps
+	@# The browser tests drive Debian's Chromium (never a downloaded browser build).
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make test: installing chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else echo "make test: the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; \
+	fi
 	@$(MAKE) --no-print-directory test-suite
 
 # The suite alone, on whatever DATABASE_URL / REDIS_URL the environment names.

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
 
-from .models import Execution, LogLine, StepExecution
+from apps.accounts.choices import Role
+from apps.accounts.permissions import project_roles, restrict
+
+from .choices import ExecutionStatus, StepStatus
+from .models import Approval, Execution, LogLine, StepExecution
 
 
 def executions() -> QuerySet[Execution]:
@@ -71,3 +77,93 @@ def log_search(execution_id: int, query: str, step: str | None, limit: int) -> l
     lines = log_lines(execution_id, 0, step).filter(text__icontains=query)
     rows = lines.values_list("seq", "step__step_id", "stream", "text")[:limit]
     return [{"seq": seq, "step": step_id, "stream": stream, "text": text} for seq, step_id, stream, text in rows]
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+def execution_list() -> QuerySet[Execution]:
+    """Executions for lists: pipeline, project and actor joined; the frozen version (a large spec) left out."""
+    return Execution.objects.select_related("pipeline", "project", "actor").order_by("-id")
+
+
+def execution_page(execution_id: int) -> Execution:
+    """One execution with its steps, each step's attempts and approvals (a fixed number of queries)."""
+    steps = StepExecution.objects.order_by("position").prefetch_related(
+        Prefetch("approvals", queryset=Approval.objects.select_related("user")), "attempts"
+    )
+    return executions().prefetch_related(Prefetch("steps", queryset=steps)).get(pk=execution_id)
+
+
+def waiting_gates() -> QuerySet[StepExecution]:
+    """Approval gates waiting for people, oldest deadline first, with what the inbox shows."""
+    return (
+        StepExecution.objects.filter(status=StepStatus.WAITING)
+        .select_related("execution__pipeline", "execution__project", "execution__version")
+        .prefetch_related(Prefetch("approvals", queryset=Approval.objects.select_related("user")))
+        .order_by("deadline_at", "pk")
+    )
+
+
+def gate_rules(step: StepExecution) -> dict[str, Any]:
+    """The ``with:`` block of an approval step in its execution's frozen spec."""
+    for spec in step.execution.version.spec.get("steps") or []:
+        if spec.get("id") == step.step_id:
+            return dict(spec.get("with") or {})
+    return {}
+
+
+def gate_open_to(user: Any, step: StepExecution, roles_by_project: dict[int, Any]) -> bool:
+    """The rule of ``services.approvals.approver_allowed``, with the user's roles looked up once for a list;
+    a user who already decided on the gate is not asked again."""
+    if any(approval.user_id == user.pk for approval in step.approvals.all()):
+        return False
+    if user.is_superuser:
+        return True
+    rules = gate_rules(step).get("approvers") or {}
+    users, roles = set(rules.get("users") or []), list(rules.get("roles") or [])
+    if not users and not roles:
+        return True
+    if user.get_username() in users:
+        return True
+    role = roles_by_project.get(step.execution.project_id)
+    return role is not None and bool(roles) and Role.rank_of(role) >= min(Role.rank_of(r) for r in roles)
+
+
+def approvals_waiting_for(user: Any, limit: int = 200) -> list[StepExecution]:
+    """Gates ``user`` may decide now (the approve permission, the gate's approver rules, not yet decided)."""
+    gates = restrict(waiting_gates(), user, "approve")[:limit]
+    roles = project_roles(user)
+    return [step for step in gates if gate_open_to(user, step, roles)]
+
+
+def execution_trends(queryset: QuerySet[Execution], days: int, now: datetime) -> list[dict[str, Any]]:
+    """Per day of the last ``days`` days (UTC dates, oldest first): finished runs, successes, mean duration."""
+    first = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    took = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    rows = (
+        queryset.order_by()
+        .filter(finished_at__gte=first, status__in=ExecutionStatus.terminal())
+        .annotate(day=TruncDate("finished_at"))
+        .values("day")
+        .annotate(
+            total=Count("id"),
+            ok=Count("id", filter=Q(status=ExecutionStatus.SUCCESS)),
+            mean=Avg(took, filter=Q(started_at__isnull=False)),
+        )
+    )
+    by_day: dict[Any, dict[str, Any]] = {row["day"]: dict(row) for row in rows}
+    result = []
+    for offset in range(days):
+        day = (first + timedelta(days=offset)).date()
+        row = by_day.get(day) or {}
+        mean = row.get("mean")
+        result.append(
+            {
+                "day": day,
+                "total": row.get("total", 0),
+                "ok": row.get("ok", 0),
+                "mean_seconds": mean.total_seconds() if isinstance(mean, timedelta) else None,
+            }
+        )
+    return result

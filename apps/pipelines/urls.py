@@ -1,0 +1,15 @@
+"""Page URLs of the pipelines layer (namespace ``pipelines``)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "pipelines"
+
+urlpatterns = [
+    path("pipelines/", views.pipeline_list, name="list"),
+    path("pipelines/import/", views.pipeline_import_page, name="import"),
+    path("pipelines/<int:pk>/", views.pipeline_detail, name="detail"),
+    path("audit/", views.audit_log, name="audit"),
+    path("projects/<slug:slug>/credentials/", views.credential_list_page, name="credentials"),
+]
