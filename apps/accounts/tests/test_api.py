@@ -97,7 +97,7 @@ def test_bad_credential_bodies_answer_400(client, people, project, body, field):
         "/api/v1/credentials/", {"project": project.slug, "name": "c1", **body}, content_type="application/json"
     )
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert not Credential.objects.exists()
 
 

@@ -82,7 +82,11 @@ class RunPipelineView(APIView):
                 trigger="api", request=request,
             )  # fmt: skip
         except InputError as exc:
-            return Response({"detail": "invalid inputs", "inputs": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+            first = next(iter(exc.errors.items()), ("", ""))
+            return Response(
+                {"detail": f"inputs.{first[0]}: {first[1]}", "errors": {"inputs": exc.errors}},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         except RunError as exc:
             return _run_error(exc)
         body = s.ExecutionDetailSerializer(selectors.execution_detail(execution.pk), context={"request": request}).data

@@ -72,7 +72,7 @@ def test_import_refuses_viewers_outsiders_and_invalid_documents(client, people):
     assert import_yaml(client, people[Role.VIEWER]).status_code == 403
     outsider = import_yaml(client, people["outsider"])
     assert outsider.status_code == 400
-    assert "project" in outsider.json()
+    assert "project" in outsider.json()["errors"]
     invalid = import_yaml(client, people[Role.MAINTAINER], YAML.replace("needs: [greet]", "needs: [gret]"))
     assert invalid.status_code == 400
     (error,) = invalid.json()["errors"]
@@ -106,7 +106,8 @@ def test_run_follow_logs_approve_and_finish(client, people, celery_worker):
         **auth(people[Role.OPERATOR]),
     )  # fmt: skip
     assert bad.status_code == 400
-    assert "who" in bad.json()["inputs"]
+    assert "who" in bad.json()["errors"]["inputs"]
+    assert bad.json()["detail"].startswith("inputs.who:")
     started = client.post(
         f"/api/v1/pipelines/{pipeline_id}/run/", {"inputs": {"who": "Ada"}}, content_type="application/json",
         **auth(people[Role.OPERATOR]),
