@@ -71,6 +71,9 @@ class GitExecutor(Executor):
         inside(ctx.workspace, str(p.get("path") or "."))
         if str(p["repository"]).startswith("-"):
             raise ValueError("repository must not start with '-'")
+        ref = str(p.get("ref") or "")
+        if ref.startswith("-") or any(ch.isspace() for ch in ref):
+            raise ValueError(f"ref {ref!r} must not start with '-' or contain spaces")
         if p.get("credential"):
             self.credential = step_credential(ctx, p["credential"], CREDENTIAL_KINDS, "git")
 

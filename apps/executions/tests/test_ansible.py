@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psutil
 import pytest
+from django.conf import settings
 
 from ansflow.testing import wait_until
 from apps.accounts.services import credential_create
@@ -276,3 +278,26 @@ def test_timeout_stops_the_play_and_its_module_processes(tmp_path):
     assert step.error == "timed out after 12 s"
     pid = int(pid_file.read_text())
     wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", timeout=15)
+
+
+def test_the_deploy_with_ansible_example_runs_green(git_repo, sshd):
+    actor = superuser()
+    credential_create(
+        actor=actor, project=project(), name="deploy-key", kind="ssh_key",
+        fields={"username": "root", "private_key": sshd.private_key},
+    )  # fmt: skip
+    target_create(
+        actor=actor,
+        model=Inventory,
+        project=project(),
+        name="web",
+        source=InventorySource.INI,
+        content=f"[webservers]\nweb1 ansible_host=127.0.0.1 ansible_port={sshd.port}\n"
+        "[webservers:vars]\nansible_python_interpreter=/usr/bin/python3\n",
+    )
+    text = (Path(settings.BASE_DIR) / "examples" / "deploy-with-ansible.yaml").read_text()
+    execution = run(text.replace("project: demo", "project: eng"), inputs={"repository": git_repo["path"]}, timeout=120)
+    assert execution.status == "success", "\n".join(log_text(execution))
+    assert "    stdout: from-git-playbook web1" in log_text(execution, "deploy")
+    table = log_text(execution, "recap")
+    assert table[-1].split() == ["web1", "1", "1", "0", "0", "0", "0", "0"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import docker
 import pytest
 import requests
+from django.conf import settings
 
 from ansflow.testing import wait_until
 from apps.accounts.services import credential_create
@@ -278,3 +280,15 @@ def test_docker_host_check_records_the_answer(docker_parts, tmp_path):
     good.refresh_from_db()
     assert good.last_check_ok is True
     assert good.last_checked_at is not None
+
+
+def test_the_build_and_ship_example_runs_green(targets, docker_parts):
+    _registry(docker_parts)
+    text = (Path(settings.BASE_DIR) / "examples" / "build-and-ship.yaml").read_text()
+    text = text.replace("project: demo", "project: eng").replace("127.0.0.1:5000", docker_parts.registry_host)
+    execution = run(text, inputs={"version": "2.0.1"}, timeout=180)
+    assert execution.status == "success", "\n".join(log_text(execution))
+    assert "tests passed" in log_text(execution, "test")
+    push = execution.steps.get(step_id="push").outputs
+    assert push["image"] == f"{docker_parts.registry_host}/ansflow-demo/web:2.0.1"
+    assert push["digest"].startswith("sha256:")

@@ -33,7 +33,7 @@ def test_checks_out_the_default_branch_shallowly_into_the_workspace(git_repo):
               run: |
                 echo "readme=$(cat README) commits=$(git rev-list --count HEAD) head=$(git rev-parse HEAD)"
                 test "$COMMIT" = "$(git rev-parse HEAD)"
-                test -z "$(git status --porcelain)"
+                test -z "$(git status --porcelain --untracked-files=no)"
             """,
         )
     )

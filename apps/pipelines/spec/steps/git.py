@@ -42,7 +42,7 @@ def normalise(with_: dict[str, Any], check: WithCheck) -> dict[str, Any]:
     if isinstance(repository, str) and "{{" not in repository and not _URL.match(repository):
         check.error(("repository",), "must be an ssh://, https://, git://, file:// URL, user@host:path or /path")
     ref = with_.get("ref")
-    if isinstance(ref, str) and (ref.startswith("-") or any(ch.isspace() for ch in ref)):
+    if isinstance(ref, str) and "{{" not in ref and (ref.startswith("-") or any(ch.isspace() for ch in ref)):
         check.error(("ref",), "must not start with '-' or contain spaces")
     path = with_.get("path", ".")
     if isinstance(path, str) and (path.startswith("/") or ".." in path.split("/")):
