@@ -102,6 +102,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         "logs": "view", "logs_txt": "view", "search": "view",
     }  # fmt: skip
     filterset_class = ExecutionFilter
+    ordering_fields = ["id", "number", "created_at", "started_at", "finished_at", "status"]
 
     def get_queryset(self) -> QuerySet[Execution]:
         queryset = selectors.executions()
@@ -244,6 +245,7 @@ class StepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     permission_classes = [ProjectPermission]
     permission_action_map = {"approve": "approve"}
     filterset_class = StepFilter
+    ordering_fields = ["id", "position", "started_at", "finished_at", "status"]
 
     def get_queryset(self) -> QuerySet[StepExecution]:
         queryset = StepExecution.objects.select_related("execution").prefetch_related(

@@ -12,7 +12,7 @@ from apps.accounts.services import token_create
 from apps.accounts.tests.factories import make_user_with_role
 from apps.executions.models import Execution
 
-from .helpers import pipeline_yaml, project, run
+from .helpers import pipeline_yaml, project, run, start, wait_done
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -184,3 +184,21 @@ def test_list_endpoints_use_a_constant_number_of_queries(client, people, celery_
         run(quiet)
     many = {path: count(path) for path in few}
     assert many == few
+
+
+def test_lists_filter_order_and_search(client, people, celery_worker):
+    for name in ("alpha", "beta"):
+        import_yaml(client, people[Role.MAINTAINER], YAML.replace("api-demo", name))
+    key = people[Role.VIEWER]
+    names = [p["name"] for p in client.get("/api/v1/pipelines/?ordering=-name", **auth(key)).json()["results"]]
+    assert names == ["beta", "alpha"]
+    found = client.get("/api/v1/pipelines/?search=alp", **auth(key)).json()["results"]
+    assert [p["name"] for p in found] == ["alpha"]
+    quiet = pipeline_yaml("quiet-order", "- {id: a, type: shell, run: 'true'}", project_slug="api")
+    first = wait_done(start(quiet, project_slug="api"))
+    second = wait_done(start(quiet, project_slug="api"))
+    ids = [e["id"] for e in client.get("/api/v1/executions/?ordering=id&project=api", **auth(key)).json()["results"]]
+    assert ids == [first.pk, second.pk]
+    bad = client.get("/api/v1/executions/?pipeline=abc", **auth(key))
+    assert bad.status_code == 400
+    assert "pipeline" in bad.json()["errors"]

@@ -80,6 +80,8 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     permission_action_map = {"import_yaml": "view", "validate": "view", "versions": "view", "export": "view"}
     filterset_class = PipelineFilter
     ordering = ["project__slug", "name"]
+    ordering_fields = ["name", "created_at", "updated_at", "last_run_at", "last_status", "run_count"]
+    search_fields = ["name", "description"]
 
     def get_queryset(self) -> QuerySet[Pipeline]:
         return restrict(pipelines(), self.request.user, "view")
