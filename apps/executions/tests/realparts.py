@@ -134,6 +134,7 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+TEST_IMAGE_PREFIXES = ("ansflow-test/", "ansflow-demo/")
 CONTAINERS_CONF = """[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
@@ -207,9 +208,23 @@ class DockerParts:
         return True
 
     def stop(self) -> None:
+        if self.podman is not None and self.podman.alive():
+            self._remove_test_images()
         for part in (self.podman, self.registry):
             if part is not None:
                 part.stop()
+
+    def _remove_test_images(self) -> None:
+        """The images the tests built live in the host's podman storage: remove them."""
+        import docker
+
+        client = docker.DockerClient(base_url=self.url)
+        try:
+            for image in client.images.list():
+                if any(tag.split("/", 1)[-1].startswith(TEST_IMAGE_PREFIXES) for tag in image.tags):
+                    client.images.remove(image.id, force=True)
+        finally:
+            client.close()
 
 
 def busybox_context(directory: Path, extra: str = "") -> Path:
