@@ -134,6 +134,7 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+PODMAN_BRIDGE = "cni-podman0"  # created by podman's default network on first use
 TEST_IMAGE_PREFIXES = ("ansflow-test/", "ansflow-demo/")
 CONTAINERS_CONF = """[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -156,6 +157,7 @@ class DockerParts:
     password: str = "push-Pa55word"
     podman: ManagedProcess | None = None
     registry: ManagedProcess | None = None
+    had_bridge: bool = False
 
     @property
     def socket(self) -> Path:
@@ -175,6 +177,7 @@ class DockerParts:
         d = self.directory
         d.mkdir(parents=True, exist_ok=True)
         self.registry_port = free_port()
+        self.had_bridge = Path(f"/sys/class/net/{PODMAN_BRIDGE}").exists()
         (d / "containers.conf").write_text(CONTAINERS_CONF)
         (d / "registries.conf").write_text(
             f'unqualified-search-registries = []\n[[registry]]\nlocation = "{self.registry_host}"\ninsecure = true\n'
@@ -213,6 +216,8 @@ class DockerParts:
         for part in (self.podman, self.registry):
             if part is not None:
                 part.stop()
+        if not self.had_bridge and Path(f"/sys/class/net/{PODMAN_BRIDGE}").exists():
+            subprocess.run(["ip", "link", "delete", PODMAN_BRIDGE], check=False, capture_output=True)
 
     def _remove_test_images(self) -> None:
         """The images the tests built live in the host's podman storage: remove them."""
