@@ -24,6 +24,7 @@ from apps.accounts.masking import StreamMasker
 from ..choices import LogStream
 from ..models import Execution, LogLine
 from . import events
+from .dbretry import with_db_retry
 
 logger = logging.getLogger("ansflow.engine.logs")
 
@@ -125,6 +126,19 @@ class LogSink:
             connection.close()
 
     def _flush(self, batch: list[tuple[str, datetime, str]]) -> None:
+        first, last = with_db_retry(lambda: self._persist(batch), "log flush")
+        self.lines_written += len(batch)
+        lines = [
+            {"seq": first + i, "step": self.step_id, "stream": stream, "text": text}
+            for i, (stream, _at, text) in enumerate(batch)
+        ]
+        events.publish_now(
+            [events.execution_group(self.execution_id)],
+            {"type": "log.batch", "lines": lines, "last_seq": last},
+        )
+
+    def _persist(self, batch: list[tuple[str, datetime, str]]) -> tuple[int, int]:
+        """One transaction: hand out a range of sequence numbers and insert the lines."""
         count = len(batch)
         with transaction.atomic():
             Execution.objects.filter(pk=self.execution_id).update(log_seq=F("log_seq") + count)
@@ -144,15 +158,7 @@ class LogSink:
                 ],
                 batch_size=1000,
             )
-        self.lines_written += count
-        lines = [
-            {"seq": first + i, "step": self.step_id, "stream": stream, "text": text}
-            for i, (stream, _at, text) in enumerate(batch)
-        ]
-        events.publish_now(
-            [events.execution_group(self.execution_id)],
-            {"type": "log.batch", "lines": lines, "last_seq": last},
-        )
+        return first, last
 
     def close(self) -> None:
         """Flush partial lines and everything buffered; returns when it is in the database."""

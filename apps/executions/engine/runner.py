@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.pipelines.spec import STEP_KINDS, ExpressionError, render_template, render_value
@@ -21,6 +21,7 @@ from ..executors.base import Executor, StepContext, StepResult, executor_for
 from ..models import Execution, StepAttempt, StepExecution
 from . import events
 from .context import base_environment, expression_context
+from .dbretry import with_db_retry
 from .logsink import LogSink
 from .scheduler import advance, lock_execution, queue_attempt, send_after_commit
 from .secrets import SecretError, resolve_secrets
@@ -63,15 +64,19 @@ class Watchdog(threading.Thread):
     def run(self) -> None:
         try:
             while not self.done.wait(settings.HEARTBEAT_INTERVAL):
-                beat = StepExecution.objects.filter(
-                    pk=self.step_pk, attempt=self.attempt, status=StepStatus.RUNNING
-                ).update(heartbeat_at=timezone.now())
+                try:
+                    beat = StepExecution.objects.filter(
+                        pk=self.step_pk, attempt=self.attempt, status=StepStatus.RUNNING
+                    ).update(heartbeat_at=timezone.now())
+                except (OperationalError, InterfaceError):
+                    # The database is away: keep the step running and beat again when it is back.
+                    logger.warning("heartbeat of step %s failed; the database is unavailable", self.step_pk)
+                    connection.close()
+                    continue
                 if beat == 0:
                     self.revoked.set()
                     self.executor.cancel()
                     return
-        except Exception:
-            logger.exception("heartbeat failed for step %s", self.step_pk)
         finally:
             connection.close()
 
@@ -237,14 +242,17 @@ def record_attempt_end(
 
 
 def finish_step(execution_id: int, step_pk: int, attempt: int, result: StepResult) -> None:
-    to_send: list[tuple[int, int, float]] = []
-    with transaction.atomic():
-        execution = lock_execution(execution_id)
-        step = StepExecution.objects.select_for_update().get(pk=step_pk)
-        if step.attempt == attempt and step.status == StepStatus.RUNNING:
-            record_attempt_end(execution, step, result, timezone.now(), to_send)
-        advance(execution)
-        send_after_commit(to_send)
+    def record() -> None:
+        to_send: list[tuple[int, int, float]] = []
+        with transaction.atomic():
+            execution = lock_execution(execution_id)
+            step = StepExecution.objects.select_for_update().get(pk=step_pk)
+            if step.attempt == attempt and step.status == StepStatus.RUNNING:
+                record_attempt_end(execution, step, result, timezone.now(), to_send)
+            advance(execution)
+            send_after_commit(to_send)
+
+    with_db_retry(record, f"finishing step {step_pk}")
 
 
 def heartbeat_cutoff() -> datetime:

@@ -171,3 +171,63 @@ def test_four_workers_on_a_500_step_fan_out_run_each_attempt_once(celery_worker,
     lines = side_effects.read_text().splitlines()
     assert len(lines) == len(set(lines)) == 500
     assert StepExecution.objects.filter(execution=done, attempt=1, status=StepStatus.SUCCESS).count() == 500
+
+
+MARIADB = "/usr/sbin/mariadbd"
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def restart_mariadb() -> None:
+    """Stop the MariaDB server this suite runs on and start it again, as an operator's restart would."""
+    import subprocess
+
+    subprocess.run(["start-stop-daemon", "--stop", "--exec", MARIADB, "--retry", "30"], check=True, timeout=60)
+    wait_until(lambda: not port_open(3306), timeout=60, interval=0.1, message="MariaDB stopped")
+    subprocess.run(
+        ["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", MARIADB], check=True, timeout=60
+    )
+    wait_until(lambda: port_open(3306), timeout=120, interval=0.1, message="MariaDB answers again")
+
+
+@pytest.mark.mariadb
+def test_the_engine_rides_out_a_database_restart(celery_worker, tmp_path):
+    from django.db import connection
+
+    assert connection.vendor == "mysql", "this test restarts the MariaDB server: run it with DATABASE_URL=mysql://..."
+    half = tmp_path / "half"
+    execution = start(
+        pipeline_yaml(
+            "db-restart",
+            f"""
+            - id: talk
+              type: shell
+              run: |
+                for i in $(seq 1 100); do echo "line $i"; done
+                touch {half}
+                for i in $(seq 101 200); do echo "line $i"; sleep 0.05; done
+            - {{id: after, type: shell, needs: [talk], run: echo after}}
+            """,
+        )
+    )
+    wait_until(half.exists, timeout=60, message="the step is halfway")
+    restart_mariadb()
+    connection.close()
+    done = wait_until(
+        lambda: Execution.objects.filter(pk=execution.pk, status__in=["success", "failed", "canceled"]).first(),
+        timeout=180,
+        interval=0.5,
+        message="the run ends after the database restart",
+    )
+    assert done.status == "success"
+    assert not StepExecution.objects.filter(execution=done, status__in=["running", "queued", "pending"]).exists()
+    seqs = list(LogLine.objects.filter(execution=done).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    texts = list(LogLine.objects.filter(execution=done, step__step_id="talk").values_list("text", flat=True))
+    assert texts == [f"line {i}" for i in range(1, 201)]
