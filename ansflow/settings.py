@@ -361,3 +361,11 @@ CELERY_BEAT_SCHEDULE["ansflow-reaper"] = {"task": "executions.reap", "schedule":
 # Days a finished execution's log lines are kept (0 keeps them forever).
 LOG_RETENTION_DAYS = env.int("ANSFLOW_LOG_RETENTION_DAYS", default=90)
 CELERY_BEAT_SCHEDULE["ansflow-log-retention"] = {"task": "executions.cleanup_logs", "schedule": 3600.0}
+
+# --- Metrics ---------------------------------------------------------------------
+
+# GET /metrics answers a scraper that sends `Authorization: Bearer <ANSFLOW_METRICS_TOKEN>`,
+# or one whose address is in ANSFLOW_METRICS_ALLOW (addresses or networks; loopback by
+# default in the embedded mode, nobody in production).
+METRICS_TOKEN = env.str("ANSFLOW_METRICS_TOKEN", default="")
+METRICS_ALLOW = env.list("ANSFLOW_METRICS_ALLOW", default=["127.0.0.1/32", "::1/128"] if DEBUG else [])

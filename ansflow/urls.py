@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import urls as accounts_urls
 from apps.executions import urls as execution_pages
+from apps.executions.observability.metrics import metrics_view
 from apps.pipelines import urls as pipeline_pages
 
 from . import api, health, openapi  # noqa: F401  (openapi registers schema extensions)
@@ -11,6 +12,7 @@ from . import api, health, openapi  # noqa: F401  (openapi registers schema exte
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts_urls)),
     *accounts_urls.project_urlpatterns,

@@ -25,6 +25,7 @@ from apps.accounts.permissions import authorize_ws
 
 from .engine.events import execution_group, project_group
 from .models import Execution
+from .observability import live
 from .selectors import log_page, status_snapshot
 
 logger = logging.getLogger("ansflow.ws")
@@ -77,11 +78,16 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         # Join before reading the backlog: every line committed after the read arrives live.
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.sender = asyncio.ensure_future(self._send_loop())
+        self.counted = True
+        await live.socket_opened()
 
     disconnected = False
+    counted = False
 
     async def disconnect(self, code: int) -> None:
         self.disconnected = True
+        if self.counted:
+            await live.socket_closed()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         sender = getattr(self, "sender", None)
@@ -200,9 +206,15 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         self.group = project_group(project.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        self.counted = True
+        await live.socket_opened()
         await self.send_json({"type": "hello", "project": slug})
 
+    counted = False
+
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            await live.socket_closed()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
