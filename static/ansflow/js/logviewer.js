@@ -37,6 +37,10 @@
       this.el.addEventListener("click", (event) => {
         if (event.target.classList && event.target.classList.contains("n")) this.setFollow(false);
       });
+      window.addEventListener("hashchange", () => {
+        const jump = /^#L(\d+)$/.exec(window.location.hash);
+        if (jump) this.jumpTo(Number(jump[1]));
+      });
       if (this.followButton) {
         this.followButton.addEventListener("click", () => {
           this.setFollow(true);
@@ -50,7 +54,8 @@
     }
 
     onScroll() {
-      if (this.programmatic) return;
+      // Lines are appended and the tail scrolled to in the same frame, so at any scroll event
+      // "at the bottom" means "following"; anywhere else the user (or a line link) moved away.
       this.setFollow(this.atBottom());
     }
 
@@ -61,9 +66,7 @@
     }
 
     scrollToEnd() {
-      this.programmatic = true;
       this.el.scrollTop = this.el.scrollHeight;
-      requestAnimationFrame(() => (this.programmatic = false));
     }
 
     /** Queue one line message ({seq, step, stream, text}); lines are drawn once per animation frame. */
@@ -87,17 +90,24 @@
       this.trim();
       if (this.countEl) this.countEl.textContent = this.count + (this.count === 1 ? " line" : " lines");
       if (this.target !== null) {
-        const row = document.getElementById("L" + this.target);
-        if (row) {
-          row.classList.add("hl");
-          this.programmatic = true;
-          row.scrollIntoView({ block: "center" });
-          requestAnimationFrame(() => (this.programmatic = false));
-          this.target = null;
-        }
+        this.jumpTo(this.target);
       } else if (this.follow) {
         this.scrollToEnd();
       }
+    }
+
+    /** Highlight line ``seq`` and scroll to it (when it has not arrived yet: as soon as it does). */
+    jumpTo(seq) {
+      this.setFollow(false);
+      const row = document.getElementById("L" + seq);
+      if (!row) {
+        this.target = seq;
+        return;
+      }
+      this.target = null;
+      this.el.querySelectorAll(".l.hl").forEach((other) => other.classList.remove("hl"));
+      row.classList.add("hl");
+      row.scrollIntoView({ block: "center" });
     }
 
     row(line) {
