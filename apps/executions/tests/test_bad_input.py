@@ -33,6 +33,8 @@ DOCUMENTS = (
             BOMB,
             "[" * 500,
             "a: 1\na: 2\n",
+            "apiVersion: ansflow/v1\x00\n",
+            "",
             "apiVersion: ansflow/v1\nkind: Pipeline\nmetadata: {name: x, project: bad}\nspec: {steps: [{id: a}]}\n",
         ]
     )
