@@ -148,7 +148,7 @@ class PipelineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def versions(self, request: Request, pk: str | None = None) -> Response:
         pipeline = self.get_object()
         versions = pipeline.versions.select_related("author").order_by("-number")
-        page: Any = self.paginate_queryset(versions)  # type: ignore[arg-type]  (a page of versions, not pipelines)
+        page: Any = self.paginate_queryset(versions)  # type: ignore[arg-type]
         return self.get_paginated_response(s.PipelineVersionSerializer(page, many=True).data)
 
     @extend_schema(
