@@ -8,12 +8,15 @@ PYTEST_ARGS ?=
 
 .PHONY: run install test test-suite test-chaos lint format bench clean
 
-$(RUN_STAMP): requirements.txt scripts/bootstrap
+# `pip install -e .` installs the `ansflow` command-line client (ansflow_cli) into .venv/bin.
+$(RUN_STAMP): requirements.txt pyproject.toml scripts/bootstrap
 	scripts/bootstrap requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt scripts/bootstrap
+$(DEV_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap
 	scripts/bootstrap requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@ $(RUN_STAMP)
 
 # Front-end packages (htmx) from package-lock.json; reinstalled only when the lock file changed.
