@@ -70,7 +70,8 @@ def success_chart(days: list[dict[str, Any]]) -> Chart:
     _x_labels(chart, days, slot)
     total = sum(d["total"] for d in days)
     ok = sum(d["ok"] for d in days)
-    chart.summary = f"{ok / total:.0%} of {total} runs succeeded" if total else "no finished runs"
+    plural = "" if total == 1 else "s"
+    chart.summary = f"{ok / total:.0%} of {total} run{plural} succeeded" if total else "no finished runs"
     return chart
 
 

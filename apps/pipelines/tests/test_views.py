@@ -241,3 +241,11 @@ def test_credentials_list_for_maintainers(client, people, project, role):
         assert "registry" in body
         assert "password: ***" in body
         assert "s3cret-Passw0rd" not in body
+
+
+def test_server_error_page_renders_without_a_request():
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+    assert "Something went wrong on our side" in html
+    assert "/static/ansflow/pages.css" in html
