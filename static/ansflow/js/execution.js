@@ -92,6 +92,16 @@
     const wrap = document.getElementById("log-wrap");
     wrap.addEventListener("change", () => document.getElementById("log").classList.toggle("wrap", wrap.checked));
 
+    // A very long log starts near its tail (or at the linked line); the download has the rest.
+    const lastSeq = Number(card.dataset.lastSeq || 0);
+    const linked = /^#L(\d+)$/.exec(window.location.hash);
+    let start = Math.max(0, lastSeq - window.AnsFlow.LogView.MAX_LINES);
+    if (linked && Number(linked[1]) <= start) start = Number(linked[1]) - 1;
+    if (start > 0) {
+      socket.lastSeq = start;
+      view.note("Lines 1–" + start + " are not shown here: download the whole log.");
+    }
+
     window.AnsFlow.execution = { socket: socket, view: view };
     socket.start();
   }

@@ -133,21 +133,27 @@
       return row;
     }
 
-    trim() {
-      let extra = this.el.querySelectorAll(".l").length - MAX_LINES;
-      if (extra <= 0) return;
+    /** A line of explanation above the log (earlier lines left out). */
+    note(text) {
       let note = this.el.querySelector(".log-note");
       if (!note) {
         note = document.createElement("div");
         note.className = "log-note";
         this.el.prepend(note);
       }
+      note.textContent = text;
+      return note;
+    }
+
+    trim() {
+      let extra = this.el.querySelectorAll(".l").length - MAX_LINES;
+      if (extra <= 0) return;
+      const note = this.note("Earlier lines are not shown here: download the whole log.");
       while (extra-- > 0) {
         const first = note.nextElementSibling;
-        if (!first) break;
+        if (!first || !first.classList.contains("l")) break;
         first.remove();
       }
-      note.textContent = "Earlier lines are not shown here: download the whole log.";
     }
 
     /** Show only one step's lines ("" for all), with one CSS rule rather than touching every row. */
@@ -239,6 +245,7 @@
   }
 
   window.AnsFlow = window.AnsFlow || {};
+  LogView.MAX_LINES = MAX_LINES;
   window.AnsFlow.LogView = LogView;
   window.AnsFlow.LogSocket = LogSocket;
 })();
