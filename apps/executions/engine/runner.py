@@ -129,7 +129,7 @@ def _execute(execution: Execution, step: StepExecution) -> StepResult:
         finally:
             watchdog.done.set()
             watchdog.join()
-        if result.status == StepStatus.SUCCESS:
+        if result.status in (StepStatus.SUCCESS, StepStatus.FAILED):
             result = _collect_outputs(ctx, spec, outputs, result)
         if result.error and result.status != StepStatus.SUCCESS:
             sink.write(LogStream.SYSTEM, f"{step.step_id}: {result.error}")
@@ -187,11 +187,14 @@ def _collect_outputs(ctx: StepContext, spec: dict[str, Any], printed: dict[str, 
                 outputs[name.strip()] = value
     declared = set(spec.get("outputs") or [])
     undeclared = sorted(set(outputs) - declared)
-    if undeclared:
+    if undeclared and result.status == StepStatus.SUCCESS:
         return StepResult(
             StepStatus.FAILED, exit_code=result.exit_code, error=f"undeclared outputs: {', '.join(undeclared)}"
         )
-    return StepResult(result.status, exit_code=result.exit_code, outputs=outputs)
+    # A failed step keeps what it declared it would publish (a play recap, say) for its
+    # on_failure / always successors and for the run page.
+    kept = {name: value for name, value in outputs.items() if name in declared}
+    return StepResult(result.status, exit_code=result.exit_code, outputs=kept, error=result.error)
 
 
 def retry_delay(policy: dict[str, Any], attempt: int) -> float:
@@ -235,7 +238,7 @@ def record_attempt_end(
         return
     step.status = result.status
     step.finished_at = now
-    if result.status == StepStatus.SUCCESS:
+    if result.status in (StepStatus.SUCCESS, StepStatus.FAILED):
         step.outputs = result.outputs
     step.save(update_fields=["status", "finished_at", "outputs", "exit_code", "error", "updated_at"])
     events.step_status(execution, step)

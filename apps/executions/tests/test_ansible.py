@@ -144,6 +144,15 @@ def test_a_failed_task_fails_the_step_and_names_the_host():
     lines = log_text(execution, "play")
     assert "failed: [localhost]" in lines
     assert "TASK [never]" not in lines
+    # The failed play still publishes its recap, and the run page shows it per host.
+    assert json.loads(step.outputs["recap"])["localhost"]["failed"] == 1
+    from django.test import Client
+
+    client = Client()
+    client.force_login(superuser())
+    page = client.get(f"/executions/{execution.pk}/summary/").content.decode()
+    assert 'data-recap="play"' in page
+    assert '<tr class="s-failed"><td><code>localhost</code></td><td>0</td><td>0</td><td>1</td>' in page
 
 
 def test_cancel_stops_ansible_and_its_children(tmp_path):

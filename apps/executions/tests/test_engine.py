@@ -252,3 +252,27 @@ def test_hostile_input_values_are_data_not_code(tmp_path):
     assert execution.status == "success"
     assert not canary.exists()
     assert "\n".join(log_text(execution)) == hostile
+
+
+def test_a_failed_step_keeps_its_declared_outputs_for_its_successors():
+    execution = run(
+        pipeline_yaml(
+            "failed-outputs",
+            """
+            - id: probe
+              type: shell
+              run: echo "reason=disk full" >> "$ANSFLOW_OUTPUT"; echo "noise=1" >> "$ANSFLOW_OUTPUT"; exit 1
+              outputs: [reason]
+            - id: report
+              type: shell
+              needs: [probe]
+              when: on_failure
+              env: {REASON: "{{ steps.probe.outputs.reason }}"}
+              run: 'echo "probe failed: $REASON"'
+            """,
+        )
+    )
+    probe = execution.steps.get(step_id="probe")
+    assert probe.status == F
+    assert probe.outputs == {"reason": "disk full"}
+    assert log_text(execution, "report") == ["probe failed: disk full"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -35,3 +36,15 @@ def run_time(obj: Any) -> str:
     if started is None:
         return "—"
     return duration(((finished or timezone.now()) - started).total_seconds())
+
+
+@register.filter
+def play_recap(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """An ansible step's ``recap`` output (JSON: host -> counts) as rows for a table."""
+    try:
+        recap = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return []
+    if not isinstance(recap, dict):
+        return []
+    return sorted((str(host), counts) for host, counts in recap.items() if isinstance(counts, dict))
