@@ -114,7 +114,7 @@ class Command(BaseCommand):
         for execution in executions:
             failing = rng.randrange(steps) if execution.status == ExecutionStatus.FAILED else -1
             for i in range(steps):
-                status = (
+                step_status: str = (
                     StepStatus.FAILED
                     if i == failing
                     else StepStatus.SKIPPED
@@ -129,7 +129,7 @@ class Command(BaseCommand):
                         kind="shell",
                         position=i,
                         needs=[f"s{i - 1}"] if i else [],
-                        status=status,
+                        status=step_status,
                         attempt=1,
                         started_at=execution.started_at,
                         finished_at=execution.finished_at,
@@ -141,7 +141,7 @@ class Command(BaseCommand):
                 execution=execution,
                 seq=seq,
                 stream=LogStream.STDOUT,
-                time=execution.started_at,
+                time=execution.started_at or now,
                 text=f"step output line {seq} of run {execution.number}",
             )
             for execution in executions
