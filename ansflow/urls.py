@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.accounts import urls as accounts_urls
 from apps.executions import urls as execution_pages
 from apps.executions.observability.metrics import metrics_view
+from apps.k8s_integration import urls as target_pages
 from apps.pipelines import urls as pipeline_pages
 
 from . import api, health, openapi  # noqa: F401  (openapi registers schema extensions)
@@ -22,4 +23,5 @@ urlpatterns = [
     # Server-rendered pages; the dashboard is at /.
     path("", include(pipeline_pages)),
     path("", include(execution_pages)),
+    path("", include(target_pages)),
 ]

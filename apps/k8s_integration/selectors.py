@@ -54,3 +54,31 @@ def inventory_document(inventory: Inventory) -> tuple[str, str]:
     if children:
         root["children"] = children
     return ".yml", yaml.safe_dump({"all": root}, sort_keys=True)
+
+
+def docker_resources(host: DockerHost) -> dict[str, Any]:
+    """Images and containers of a Docker host, for its page (raises DockerUnavailable when it does not answer)."""
+    from .docker_client import docker_client
+
+    with docker_client(host, timeout=15) as client:
+        images = [
+            {
+                "id": image.id,
+                "short_id": image.short_id.removeprefix("sha256:"),
+                "tags": image.tags,
+                "size_mb": round((image.attrs.get("Size") or 0) / 2**20, 1),
+                "created": image.attrs.get("Created", ""),
+            }
+            for image in client.images.list()
+        ]
+        containers = [
+            {
+                "id": container.id,
+                "short_id": container.short_id,
+                "name": container.name,
+                "image": (container.attrs.get("Config") or {}).get("Image", ""),
+                "status": container.status,
+            }
+            for container in client.containers.list(all=True)
+        ]
+    return {"images": images, "containers": containers}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import docker
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Model
@@ -159,3 +160,30 @@ def docker_host_check(*, actor: Any, host: DockerHost) -> tuple[bool, str]:
     )
     audit_record(actor=actor, verb="docker_host.check", target=host, project=host.project, changes={"ok": ok})
     return ok, message
+
+
+def docker_resource_remove(*, actor: Any, host: DockerHost, kind: str, resource_id: str) -> str:
+    """Removes an image or a container from a Docker host (forced: a running container is stopped); audited."""
+    from .docker_client import docker_client
+
+    if kind not in ("image", "container"):
+        raise ValidationError({"kind": "Expected image or container."})
+    with docker_client(host, timeout=30) as client:
+        try:
+            if kind == "image":
+                client.images.remove(resource_id, force=True)
+            else:
+                client.containers.get(resource_id).remove(force=True)
+        except docker.errors.NotFound as exc:
+            raise ValidationError({"id": f"No {kind} {resource_id} on {host.name}."}) from exc
+        except docker.errors.APIError as exc:
+            raise ValidationError({"id": f"The Docker host refused: {exc.explanation or exc}"}) from exc
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            verb=f"docker_host.{kind}_remove",
+            target=host,
+            project=host.project,
+            changes={kind: resource_id},
+        )
+    return resource_id
