@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "axes",
+    "django_celery_beat",
     "ansflow",
     "apps.accounts",
     "apps.k8s_integration",

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.accounts import urls as accounts_urls
 from apps.executions import urls as execution_pages
 from apps.executions.observability.metrics import metrics_view
+from apps.executions.triggers.webhooks import webhook_receive
 from apps.k8s_integration import urls as target_pages
 from apps.pipelines import urls as pipeline_pages
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
+    path("hooks/<uuid:public_id>/", webhook_receive, name="webhook"),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts_urls)),
     *accounts_urls.project_urlpatterns,

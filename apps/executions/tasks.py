@@ -31,3 +31,19 @@ def cleanup_logs() -> int:
     from .services import logs_expire
 
     return logs_expire()
+
+
+@shared_task(name="executions.execution_finished", ignore_result=True)
+def execution_finished(execution_id: int) -> None:
+    """After an execution reached its final state: upstream triggers, then notifications."""
+    from .triggers.upstream import on_execution_finished
+
+    on_execution_finished(execution_id)
+
+
+@shared_task(name="executions.fire_schedule", ignore_result=True)
+def fire_schedule(trigger_id: int) -> None:
+    """Sent by celery beat (django-celery-beat's DatabaseScheduler) for a schedule trigger."""
+    from .triggers.schedules import schedule_fire
+
+    schedule_fire(trigger_id=trigger_id)

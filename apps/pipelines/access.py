@@ -2,7 +2,7 @@
 
 from apps.accounts.permissions import register_policy
 
-from .models import Pipeline, PipelineVersion
+from .models import Pipeline, PipelineVersion, Trigger, TriggerEvent
 
 PIPELINE_ACTIONS = {
     "view": "viewer",
@@ -15,3 +15,5 @@ PIPELINE_ACTIONS = {
 def register() -> None:
     register_policy(Pipeline, project="project", actions=PIPELINE_ACTIONS)
     register_policy(PipelineVersion, project="pipeline__project", actions={"view": "viewer"})
+    register_policy(Trigger, project="pipeline__project", actions={"view": "viewer", "change": "maintainer"})
+    register_policy(TriggerEvent, project="trigger__pipeline__project", actions={"view": "viewer"})

@@ -61,3 +61,8 @@ class PipelineVersion(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("Pipeline versions are immutable and cannot be deleted on their own.")
+
+
+from .triggers.models import EventOutcome, Trigger, TriggerEvent, TriggerKind  # noqa: E402  (models of this app)
+
+__all__ = ["EventOutcome", "Pipeline", "PipelineVersion", "Trigger", "TriggerEvent", "TriggerKind"]

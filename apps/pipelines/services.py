@@ -13,6 +13,7 @@ from apps.accounts.services import audit_record
 from .models import Pipeline, PipelineVersion
 from .spec import loader, parse_pipeline
 from .spec.report import Issues
+from .triggers.services import triggers_sync
 
 
 @dataclass
@@ -64,6 +65,7 @@ def pipeline_import(
     pipeline.description = spec.get("description", "")
     pipeline.labels = spec.get("labels") or {}
     pipeline.save(update_fields=["current_version", "description", "labels", "updated_at"])
+    triggers_sync(pipeline=pipeline, spec=spec)
     audit_record(
         actor=actor,
         verb="pipeline.create" if created else "pipeline.update",

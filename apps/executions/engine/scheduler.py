@@ -167,6 +167,14 @@ def finish_execution(execution: Execution, outcome: str, now: datetime | None = 
     if execution.concurrency_group:
         project_id, group = execution.project_id, execution.concurrency_group
         transaction.on_commit(lambda: _start_next_in_group(project_id, group))
+    transaction.on_commit(lambda: _announce_finished(execution.pk))
+
+
+def _announce_finished(execution_id: int) -> None:
+    """Upstream triggers and notifications react to the final state (``tasks.execution_finished``)."""
+    from ..tasks import execution_finished
+
+    execution_finished.delay(execution_id)
 
 
 def _start_next_in_group(project_id: int, group: str) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Project
 from apps.accounts.services import audit_record
-from apps.pipelines.models import Pipeline, PipelineVersion
+from apps.pipelines.models import Pipeline, PipelineVersion, Trigger, TriggerKind
 from apps.pipelines.spec import ExpressionError, render_template, validate_inputs
 
 from ..choices import ExecutionStatus, StepStatus
@@ -45,6 +45,7 @@ def execution_start(
     version = version or pipeline.current_version
     if version is None:
         raise RunError(f"pipeline {pipeline} has no version to run")
+    check_run_allowed(pipeline, trigger)
     spec = version.spec
     values = validate_inputs(spec, inputs or {})
     number = pipeline.run_count + 1
@@ -89,6 +90,15 @@ def execution_start(
     events.execution_status(execution)
     _admit(execution, spec.get("concurrency"))
     return execution
+
+
+def check_run_allowed(pipeline: Pipeline, kind: str) -> None:
+    """RunError when runs of ``kind`` (api or manual) are turned off (``spec.on`` or an operator)."""
+    if kind not in (TriggerKind.API, TriggerKind.MANUAL):
+        return
+    trigger = Trigger.objects.filter(pipeline=pipeline, key=kind).first()
+    if trigger is not None and not trigger.active:
+        raise RunError(f"runs by {kind} are turned off for pipeline {pipeline}")
 
 
 def _user_of(actor: Any) -> Any:

@@ -11,6 +11,7 @@ from .errors import SpecError
 from .matrix import value_text
 from .report import Issues
 from .schema import API_VERSION, check_schema
+from .triggers import normalise_triggers
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -88,6 +89,7 @@ def _normalise(doc: dict[str, Any], project_credentials: Collection[str] | None,
         "concurrency": concurrency,
         "defaults": {"timeout": timeout, "retry": retry},
         "steps": build_steps(spec.get("steps"), context),
+        "triggers": normalise_triggers(spec.get("on"), frozenset(declared_inputs), issues),
     }
 
 

@@ -14,6 +14,7 @@ from .durations import DURATION_PATTERN
 from .errors import Path
 from .report import Issues
 from .steps import STEP_KINDS
+from .triggers import ON_SCHEMA
 
 API_VERSION = "ansflow/v1"
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -186,6 +187,7 @@ def _build() -> dict[str, Any]:
                 "properties": {"timeout": _DURATION, "retry": {"$ref": "#/$defs/retry"}},
             },
             "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": {"$ref": "#/$defs/step"}},
+            "on": ON_SCHEMA,
         },
     }
     metadata = {
