@@ -10,6 +10,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from ansflow import runtime
 
+BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
 
 def process_group(host: str, port: int) -> tuple[list[runtime.Child], dict[str, Any]]:
     """The children `serve` starts, in start order, and the readiness hooks between them."""
@@ -31,7 +33,8 @@ def process_group(host: str, port: int) -> tuple[list[runtime.Child], dict[str, 
         ),
         runtime.Child(
             "celery-beat",
-            [*celery, "beat", "--loglevel", "INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--pidfile="],
+            # The database scheduler runs schedule triggers and keeps CELERY_BEAT_SCHEDULE (reaper, log retention).
+            [*celery, "beat", "--loglevel", "INFO", "--scheduler", BEAT_SCHEDULER, "--pidfile="],
         ),
         runtime.Child(
             "web",
