@@ -225,8 +225,10 @@ class CredentialForm(forms.ModelForm):  # type: ignore[type-arg]
         if self.instance.pk:
             for name, value in self.instance.public_fields.items():
                 self.fields[name].initial = value
-            self.fields["kind"].disabled = True
-            self.fields["project"].disabled = True
+            # A view-only user's form has no model fields at all (the admin shows them read-only).
+            for name in ("kind", "project"):
+                if name in self.fields:
+                    self.fields[name].disabled = True
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
