@@ -2,7 +2,7 @@
 
 from apps.accounts.permissions import register_policy
 
-from .models import Approval, Execution, LogLine, StepExecution
+from .models import Approval, Execution, LogLine, StepAttempt, StepExecution
 
 EXECUTION_ACTIONS = {
     "view": "viewer",
@@ -15,5 +15,6 @@ EXECUTION_ACTIONS = {
 def register() -> None:
     register_policy(Execution, project="project", actions=EXECUTION_ACTIONS)
     register_policy(StepExecution, project="execution__project", actions={"view": "viewer", "approve": "operator"})
+    register_policy(StepAttempt, project="step__execution__project", actions={"view": "viewer"})
     register_policy(LogLine, project="execution__project", actions={"view": "viewer"})
     register_policy(Approval, project="step__execution__project", actions={"view": "viewer"})
