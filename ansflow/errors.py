@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import exceptions
+from django.db.models import ProtectedError
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -25,6 +26,11 @@ def _first_message(errors: Any) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ProtectedError):
+        # Runs keep the pipeline versions they ran: deleting what they refer to is a conflict, not a crash.
+        count = len(exc.protected_objects)
+        detail = f"This cannot be deleted: {count} other record(s) still refer to it (runs keep their versions)."
+        return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
     response = exception_handler(exc, context)
     if response is None:
         return None
