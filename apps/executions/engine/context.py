@@ -20,15 +20,27 @@ def execution_info(execution: Execution) -> dict[str, Any]:
     }
 
 
-def expression_context(execution: Execution, step: StepExecution, rows: Iterable[StepExecution]) -> dict[str, Any]:
-    """``inputs``, ``vars``, ``steps`` (every step: status and outputs), ``execution``, ``matrix``, ``trigger``."""
-    spec = execution.version.spec
+def step_states(execution_id: int, step_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Status and outputs of the given steps (a step's expressions may only name its ancestors)."""
+    ids = list(step_ids)
+    if not ids:
+        return {}
+    rows = StepExecution.objects.filter(execution_id=execution_id, step_id__in=ids).values_list(
+        "step_id", "status", "outputs"
+    )
+    return {step_id: {"status": status, "outputs": dict(outputs or {})} for step_id, status, outputs in rows}
+
+
+def expression_context(
+    execution: Execution, spec: dict[str, Any], matrix: dict[str, Any] | None, steps: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """``inputs``, ``vars``, ``steps`` (status and outputs), ``execution``, ``matrix``, ``trigger``."""
     context: dict[str, Any] = {
         "inputs": dict(execution.inputs),
         "execution": execution_info(execution),
-        "matrix": dict(step.matrix),
+        "matrix": dict(matrix or {}),
         "trigger": dict(execution.trigger_info),
-        "steps": {row.step_id: {"status": row.status, "outputs": dict(row.outputs)} for row in rows},
+        "steps": steps,
     }
     context["vars"] = {name: render_template(str(value), context) for name, value in spec["variables"].items()}
     return context

@@ -76,22 +76,43 @@ def _ts(value: Any) -> str | None:
     return value.isoformat() if value else None
 
 
-def step_status(execution: Execution, step: StepExecution) -> None:
+def step_state(
+    execution: Execution,
+    *,
+    step_id: str,
+    status: str,
+    attempt: int,
+    exit_code: int | None = None,
+    started_at: Any = None,
+    finished_at: Any = None,
+) -> None:
     message = {
         "type": "status.message",
         "payload": {
             "type": "status",
             "kind": "step",
             "execution": execution.pk,
-            "step": step.step_id,
-            "status": step.status,
-            "attempt": step.attempt,
-            "exit_code": step.exit_code,
-            "started_at": _ts(step.started_at),
-            "finished_at": _ts(step.finished_at),
+            "step": step_id,
+            "status": status,
+            "attempt": attempt,
+            "exit_code": exit_code,
+            "started_at": _ts(started_at),
+            "finished_at": _ts(finished_at),
         },
     }
     publish_on_commit([execution_group(execution.pk)], message)
+
+
+def step_status(execution: Execution, step: StepExecution) -> None:
+    step_state(
+        execution,
+        step_id=step.step_id,
+        status=step.status,
+        attempt=step.attempt,
+        exit_code=step.exit_code,
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+    )
 
 
 def execution_status(execution: Execution) -> None:

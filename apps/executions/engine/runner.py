@@ -20,9 +20,10 @@ from ..choices import LogStream, StepStatus
 from ..executors.base import Executor, StepContext, StepResult, executor_for
 from ..models import Execution, StepAttempt, StepExecution
 from . import events
-from .context import base_environment, expression_context
+from .context import base_environment, expression_context, step_states
 from .dbretry import with_db_retry
 from .logsink import LogSink
+from .plans import Plan, plan_for
 from .scheduler import advance, lock_execution, queue_attempt, send_after_commit
 from .secrets import SecretError, resolve_secrets
 
@@ -85,18 +86,15 @@ def run_step(step_pk: int, attempt: int) -> None:
     """The body of the Celery task: does nothing unless it wins the claim."""
     if not claim(step_pk, attempt):
         return
-    step = StepExecution.objects.select_related("execution__version", "execution__pipeline", "execution__project").get(
-        pk=step_pk
-    )
+    step = StepExecution.objects.select_related("execution__pipeline", "execution__project").get(pk=step_pk)
     execution = step.execution
     events.step_status(execution, step)
-    result = _execute(execution, step)
+    result = _execute(execution, step, plan_for(execution))
     finish_step(execution.pk, step_pk, attempt, result)
 
 
-def _execute(execution: Execution, step: StepExecution) -> StepResult:
-    spec = next(s for s in execution.version.spec["steps"] if s["id"] == step.step_id)
-    rows = list(execution.steps.all())
+def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResult:
+    spec = plan.steps[step.step_id]
     outputs: dict[str, str] = {}
 
     def on_line(stream: str, line: str) -> None:
@@ -105,7 +103,7 @@ def _execute(execution: Execution, step: StepExecution) -> StepResult:
             outputs[name.strip()] = value
 
     try:
-        secrets = resolve_secrets(execution, step, spec)
+        secrets = resolve_secrets(execution, step, spec, plan.spec.get("credentials") or [])
     except SecretError as exc:
         return StepResult(StepStatus.FAILED, error=str(exc))
     sink = LogSink(execution.pk, step.pk, step.step_id, secrets.values, on_line=on_line)
@@ -113,7 +111,8 @@ def _execute(execution: Execution, step: StepExecution) -> StepResult:
         if step.attempt > 1:
             sink.write(LogStream.SYSTEM, f"attempt {step.attempt} of {step.step_id}")
         try:
-            ctx = _context(execution, step, spec, rows, secrets.env, secrets.values)
+            states = step_states(execution.pk, plan.ancestors[step.step_id])
+            ctx = _context(execution, step, plan.spec, spec, states, secrets.env, secrets.values)
             executor = executor_for(step.kind)
             executor.prepare(ctx)
         except (ExpressionError, LookupError, ValueError) as exc:
@@ -146,12 +145,13 @@ def _literal_fields(kind: Any) -> frozenset[str]:
 def _context(
     execution: Execution,
     step: StepExecution,
+    pipeline_spec: dict[str, Any],
     spec: dict[str, Any],
-    rows: list[StepExecution],
+    states: dict[str, dict[str, Any]],
     secret_env: dict[str, str],
     secret_values: list[str],
 ) -> StepContext:
-    expressions = expression_context(execution, step, rows)
+    expressions = expression_context(execution, pipeline_spec, step.matrix, states)
     env = base_environment(execution, step, expressions)
     for name, value in (spec.get("env") or {}).items():
         if not isinstance(value, dict):
@@ -226,8 +226,7 @@ def record_attempt_end(
         started_at=step.started_at,
         finished_at=now,
     )
-    spec = next(s for s in execution.version.spec["steps"] if s["id"] == step.step_id)
-    policy = spec.get("retry") or {}
+    policy = plan_for(execution).steps[step.step_id].get("retry") or {}
     step.exit_code = result.exit_code
     step.error = result.error
     retrying = result.status != StepStatus.SUCCESS and not execution.cancel_requested

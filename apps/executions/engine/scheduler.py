@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.pipelines.spec import ExpressionError, evaluate_condition
@@ -19,78 +20,71 @@ from apps.pipelines.spec import ExpressionError, evaluate_condition
 from ..choices import ExecutionStatus, StepStatus
 from ..models import Execution, StepExecution
 from . import events
-from .context import expression_context
-from .decide import RUN, Decision, StepView, ancestors_of, decide, execution_outcome, hard_failed
+from .context import expression_context, step_states
+from .decide import RUN, Decision, StepView, decide, execution_outcome, hard_failed
 from .denormalise import pipeline_record_outcome
+from .plans import Plan, plan_for
 
 logger = logging.getLogger("ansflow.engine")
 
 
-def spec_steps(execution: Execution) -> dict[str, dict[str, Any]]:
-    return {step["id"]: step for step in execution.version.spec["steps"]}
-
-
-def _views(execution: Execution, rows: list[StepExecution]) -> dict[str, StepView]:
-    specs = spec_steps(execution)
-    views: dict[str, StepView] = {}
-    for row in rows:
-        spec = specs[row.step_id]
-        group = spec.get("matrix_group") or {}
-        views[row.step_id] = StepView(
-            id=row.step_id,
-            status=row.status,
-            needs=list(row.needs),
-            when=spec.get("when", "on_success"),
-            on_failure=spec.get("on_failure", "abort"),
-            base_id=row.base_id if spec.get("matrix") else "",
-            max_parallel=group.get("max_parallel"),
-            fail_fast=bool(group.get("fail_fast")),
-        )
-    ancestors = ancestors_of(views)
-    for step_id, view in views.items():
-        view.ancestors = ancestors[step_id]
-    return views
-
-
 def lock_execution(execution_id: int) -> Execution:
-    return Execution.objects.select_for_update().select_related("version", "pipeline", "project").get(pk=execution_id)
+    # No joins here: MariaDB has no FOR UPDATE OF, so a join would lock the pipeline and project rows too.
+    return Execution.objects.select_for_update().get(pk=execution_id)
 
 
 def advance(execution: Execution) -> None:
     """Move every pending step that can move; finish the execution when nothing is left.
 
-    Must run inside a transaction holding the execution's row lock (``lock_execution``).
+    Must run inside a transaction holding the execution's row lock (``lock_execution``). Reads
+    one narrow row per step (no JSON) and writes only the steps that change.
     """
     if execution.status in ExecutionStatus.terminal():
         return
-    rows = list(execution.steps.select_for_update().order_by("position"))
-    by_id = {row.step_id: row for row in rows}
-    views = _views(execution, rows)
-    specs = spec_steps(execution)
+    plan = plan_for(execution)
+    rows: dict[str, tuple[int, int]] = {}
+    statuses: dict[str, str] = {}
+    for pk, step_id, attempt, status in StepExecution.objects.filter(execution_id=execution.pk).values_list(
+        "pk", "step_id", "attempt", "status"
+    ):
+        rows[step_id] = (pk, attempt)
+        statuses[step_id] = status
+    views = plan.views(statuses)
     now = timezone.now()
     to_send: list[tuple[int, int, float]] = []
+    queued: list[int] = []
 
-    _cancel_fail_fast_siblings(execution, views, by_id, now)
-    for row in rows:
-        if row.status != StepStatus.PENDING:
+    _cancel_fail_fast_siblings(execution, views, rows, now)
+    for step_id, spec in plan.steps.items():
+        view = views[step_id]
+        if view.status != StepStatus.PENDING:
             continue
-        view = views[row.step_id]
         decision = decide(view, views, execution.cancel_requested)
         if decision.action == "wait":
             continue
         if decision.action == "run":
-            decision = _check_if(execution, row, specs[row.step_id], rows)
-        if decision.action == "run":
-            _ready(execution, row, specs[row.step_id], now, to_send)
-        elif decision.action == "fail":
-            _finish(row, StepStatus.FAILED, now, error=decision.reason)
+            decision = _check_if(execution, spec, plan)
+        pk, attempt = rows[step_id]
+        if decision.action == "run" and spec["type"] == "approval":
+            view.status = _wait_for_approval(pk, spec, now)
+            attempt = 1
+        elif decision.action == "run":
+            view.status = StepStatus.QUEUED
+            attempt += 1
+            queued.append(pk)
+            to_send.append((pk, attempt, 0.0))
         else:
-            status = StepStatus.SKIPPED if decision.action == "skip" else StepStatus.CANCELED
-            _finish(row, status, now, error=decision.reason)
-        view.status = row.status
-        events.step_status(execution, row)
+            view.status = {"fail": StepStatus.FAILED, "skip": StepStatus.SKIPPED}.get(
+                decision.action, StepStatus.CANCELED
+            )
+            _set_final(pk, view.status, now, decision.reason)
+        events.step_state(execution, step_id=step_id, status=view.status, attempt=attempt)
+    if queued:
+        StepExecution.objects.filter(pk__in=queued).update(
+            status=StepStatus.QUEUED, attempt=F("attempt") + 1, queued_at=now, not_before=None, updated_at=now
+        )
 
-    if execution.status == ExecutionStatus.QUEUED and any(r.status != StepStatus.PENDING for r in rows):
+    if execution.status == ExecutionStatus.QUEUED and any(v.status != StepStatus.PENDING for v in views.values()):
         execution.status = ExecutionStatus.RUNNING
         execution.save(update_fields=["status", "updated_at"])
         events.execution_status(execution)
@@ -101,29 +95,32 @@ def advance(execution: Execution) -> None:
     send_after_commit(to_send)
 
 
-def _check_if(execution: Execution, row: StepExecution, spec: dict[str, Any], rows: list[StepExecution]) -> Decision:
+def _check_if(execution: Execution, spec: dict[str, Any], plan: Plan) -> Decision:
     condition = spec.get("if")
     if not condition:
         return RUN
+    states = step_states(execution.pk, plan.ancestors[spec["id"]])
     try:
-        allowed = evaluate_condition(condition, expression_context(execution, row, rows))
+        allowed = evaluate_condition(condition, expression_context(execution, plan.spec, spec.get("matrix"), states))
     except ExpressionError as exc:
         return Decision("fail", f"if: {exc}")
     return RUN if allowed else Decision("skip", f"if was false: {condition}")
 
 
-def _ready(
-    execution: Execution, row: StepExecution, spec: dict[str, Any], now: datetime, to_send: list[tuple[int, int, float]]
-) -> None:
-    if row.kind == "approval":
-        timeout = (spec.get("with") or {}).get("timeout") or spec.get("timeout")
-        row.status = StepStatus.WAITING
-        row.attempt = 1
-        row.started_at = now
-        row.deadline_at = now + timedelta(seconds=float(timeout)) if timeout else None
-        row.save(update_fields=["status", "attempt", "started_at", "deadline_at", "updated_at"])
-        return
-    queue_attempt(row, now, delay=0.0, to_send=to_send)
+def _wait_for_approval(pk: int, spec: dict[str, Any], now: datetime) -> str:
+    timeout = (spec.get("with") or {}).get("timeout") or spec.get("timeout")
+    StepExecution.objects.filter(pk=pk).update(
+        status=StepStatus.WAITING,
+        attempt=1,
+        started_at=now,
+        deadline_at=now + timedelta(seconds=float(timeout)) if timeout else None,
+        updated_at=now,
+    )
+    return StepStatus.WAITING
+
+
+def _set_final(pk: int, status: str, now: datetime, error: str) -> None:
+    StepExecution.objects.filter(pk=pk).update(status=status, finished_at=now, error=error, updated_at=now)
 
 
 def queue_attempt(row: StepExecution, now: datetime, delay: float, to_send: list[tuple[int, int, float]]) -> None:
@@ -136,25 +133,17 @@ def queue_attempt(row: StepExecution, now: datetime, delay: float, to_send: list
     to_send.append((row.pk, row.attempt, delay))
 
 
-def _finish(row: StepExecution, status: str, now: datetime, error: str = "") -> None:
-    row.status = status
-    row.finished_at = now
-    if error:
-        row.error = error
-    row.save(update_fields=["status", "finished_at", "error", "updated_at"])
-
-
 def _cancel_fail_fast_siblings(
-    execution: Execution, views: dict[str, StepView], by_id: dict[str, StepExecution], now: datetime
+    execution: Execution, views: dict[str, StepView], rows: dict[str, tuple[int, int]], now: datetime
 ) -> None:
     failed_groups = {v.base_id for v in views.values() if v.fail_fast and v.base_id and hard_failed(v)}
     for view in views.values():
         if view.base_id in failed_groups and view.status in (StepStatus.QUEUED, StepStatus.RUNNING):
-            row = by_id[view.id]
             # A running sibling's watchdog sees the status change and kills its process group.
-            _finish(row, StepStatus.CANCELED, now, error="fail_fast: a sibling failed")
-            view.status = row.status
-            events.step_status(execution, row)
+            pk, attempt = rows[view.id]
+            _set_final(pk, StepStatus.CANCELED, now, "fail_fast: a sibling failed")
+            view.status = StepStatus.CANCELED
+            events.step_state(execution, step_id=view.id, status=view.status, attempt=attempt)
 
 
 def finish_execution(execution: Execution, outcome: str, now: datetime | None = None) -> None:

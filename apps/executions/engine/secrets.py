@@ -21,8 +21,10 @@ class StepSecrets:
     values: list[str] = field(default_factory=list)  # every secret of the pipeline's credentials, for masking
 
 
-def resolve_secrets(execution: Execution, step: StepExecution, spec: dict[str, Any]) -> StepSecrets:
-    names = list(execution.version.spec.get("credentials") or [])
+def resolve_secrets(
+    execution: Execution, step: StepExecution, spec: dict[str, Any], credential_names: list[str]
+) -> StepSecrets:
+    names = list(credential_names)
     result = StepSecrets()
     if not names:
         return result
