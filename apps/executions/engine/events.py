@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import threading
 from typing import Any
 
@@ -24,31 +25,43 @@ def project_group(project_id: int) -> str:
     return f"project.{project_id}"
 
 
-class _LoopThread:
-    """One event loop per process for publishing, so the channel layer keeps its Redis connection."""
+class _Publisher:
+    """One thread per process sends every message in order; callers never wait for Redis.
+
+    The database already holds what is published, so a message lost in a crash or an outage
+    costs a viewer nothing but a catch-up read.
+    """
 
     def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.queue: queue.SimpleQueue[tuple[list[str], dict[str, Any]]] | None = None
         self.lock = threading.Lock()
 
-    def get(self) -> asyncio.AbstractEventLoop:
+    def put(self, groups: list[str], message: dict[str, Any]) -> None:
         with self.lock:
-            if self.loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="ansflow-publisher", daemon=True).start()
-                self.loop = loop
-            return self.loop
+            if self.queue is None:
+                self.queue = queue.SimpleQueue()
+                threading.Thread(target=self._run, args=(self.queue,), name="ansflow-publisher", daemon=True).start()
+        self.queue.put((groups, message))
+
+    def _run(self, messages: queue.SimpleQueue[tuple[list[str], dict[str, Any]]]) -> None:
+        loop = asyncio.new_event_loop()
+        while True:
+            groups, message = messages.get()
+            try:
+                loop.run_until_complete(asyncio.wait_for(_send_all(groups, message), PUBLISH_TIMEOUT))
+            except Exception:
+                logger.warning("could not publish to %s", groups, exc_info=True)
 
     def reset(self) -> None:
-        # A forked child (Celery's prefork pool) must not reuse the parent's loop thread.
-        self.loop = None
+        # A forked child (Celery's prefork pool) starts its own thread on first use.
+        self.queue = None
         self.lock = threading.Lock()
 
 
-_publisher = _LoopThread()
+_publisher = _Publisher()
 os.register_at_fork(after_in_child=_publisher.reset)
 
-PUBLISH_TIMEOUT = 5.0
+PUBLISH_TIMEOUT = 1.0
 
 
 async def _send_all(groups: list[str], message: dict[str, Any]) -> None:
@@ -60,12 +73,8 @@ async def _send_all(groups: list[str], message: dict[str, Any]) -> None:
 
 
 def publish_now(groups: list[str], message: dict[str, Any]) -> None:
-    """Send one message to the groups; viewers recover anything lost from the database."""
-    try:
-        future = asyncio.run_coroutine_threadsafe(_send_all(groups, message), _publisher.get())
-        future.result(timeout=PUBLISH_TIMEOUT)
-    except Exception:  # the database already holds the truth; a lost push is caught up on reconnect
-        logger.warning("could not publish to %s", groups, exc_info=True)
+    """Queue one message for the groups, in order with every earlier one from this process."""
+    _publisher.put(groups, message)
 
 
 def publish_on_commit(groups: list[str], message: dict[str, Any]) -> None:

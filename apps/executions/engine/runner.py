@@ -89,8 +89,9 @@ def run_step(step_pk: int, attempt: int) -> None:
     step = StepExecution.objects.select_related("execution__pipeline", "execution__project").get(pk=step_pk)
     execution = step.execution
     events.step_status(execution, step)
-    result = _execute(execution, step, plan_for(execution))
-    finish_step(execution.pk, step_pk, attempt, result)
+    plan = plan_for(execution)
+    result = _execute(execution, step, plan)
+    finish_step(execution.pk, step_pk, attempt, result, plan)
 
 
 def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResult:
@@ -213,7 +214,12 @@ def should_retry(policy: dict[str, Any], status: str, exit_code: int | None, att
 
 
 def record_attempt_end(
-    execution: Execution, step: StepExecution, result: StepResult, now: datetime, to_send: list[tuple[int, int, float]]
+    execution: Execution,
+    step: StepExecution,
+    result: StepResult,
+    now: datetime,
+    to_send: list[tuple[int, int, float]],
+    plan: Plan | None = None,
 ) -> None:
     """Close the current attempt; retry per policy or make the result final. Caller holds the locks."""
     StepAttempt.objects.create(
@@ -226,7 +232,7 @@ def record_attempt_end(
         started_at=step.started_at,
         finished_at=now,
     )
-    policy = plan_for(execution).steps[step.step_id].get("retry") or {}
+    policy = (plan or plan_for(execution)).steps[step.step_id].get("retry") or {}
     step.exit_code = result.exit_code
     step.error = result.error
     retrying = result.status != StepStatus.SUCCESS and not execution.cancel_requested
@@ -243,15 +249,15 @@ def record_attempt_end(
     events.step_status(execution, step)
 
 
-def finish_step(execution_id: int, step_pk: int, attempt: int, result: StepResult) -> None:
+def finish_step(execution_id: int, step_pk: int, attempt: int, result: StepResult, plan: Plan | None = None) -> None:
     def record() -> None:
         to_send: list[tuple[int, int, float]] = []
         with transaction.atomic():
             execution = lock_execution(execution_id)
             step = StepExecution.objects.select_for_update().get(pk=step_pk)
             if step.attempt == attempt and step.status == StepStatus.RUNNING:
-                record_attempt_end(execution, step, result, timezone.now(), to_send)
-            advance(execution)
+                record_attempt_end(execution, step, result, timezone.now(), to_send, plan)
+            advance(execution, plan)
             send_after_commit(to_send)
 
     with_db_retry(record, f"finishing step {step_pk}")

@@ -33,7 +33,7 @@ def lock_execution(execution_id: int) -> Execution:
     return Execution.objects.select_for_update().get(pk=execution_id)
 
 
-def advance(execution: Execution) -> None:
+def advance(execution: Execution, plan: Plan | None = None) -> None:
     """Move every pending step that can move; finish the execution when nothing is left.
 
     Must run inside a transaction holding the execution's row lock (``lock_execution``). Reads
@@ -41,7 +41,7 @@ def advance(execution: Execution) -> None:
     """
     if execution.status in ExecutionStatus.terminal():
         return
-    plan = plan_for(execution)
+    plan = plan or plan_for(execution)
     rows: dict[str, tuple[int, int]] = {}
     statuses: dict[str, str] = {}
     for pk, step_id, attempt, status in StepExecution.objects.filter(execution_id=execution.pk).values_list(
