@@ -21,7 +21,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.accounts.models import Project
-from apps.accounts.permissions import authorize_ws
+from apps.accounts.permissions import WS_UNAUTHENTICATED, authorize_ws
 
 from .engine.events import execution_group, project_group
 from .models import Execution
@@ -35,6 +35,11 @@ MAX_QUEUED = 20000
 PING_INTERVAL = 20.0
 WS_NOT_FOUND = 4404
 WS_BAD_REQUEST = 4400
+
+
+def _signed_in(scope: dict[str, Any]) -> bool:
+    user = scope.get("user")
+    return bool(user is not None and user.is_authenticated)
 
 
 def _after(scope: dict[str, Any]) -> int | None:
@@ -51,6 +56,9 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def connect(self) -> None:
         await self.accept()
+        if not _signed_in(self.scope):
+            await self.close(code=WS_UNAUTHENTICATED)  # before any lookup: anonymous learns nothing
+            return
         after = _after(self.scope)
         execution_id = self.scope["url_route"]["kwargs"]["execution_id"]
         execution = await database_sync_to_async(
@@ -195,6 +203,9 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def connect(self) -> None:
         await self.accept()
+        if not _signed_in(self.scope):
+            await self.close(code=WS_UNAUTHENTICATED)  # before any lookup: anonymous learns nothing
+            return
         slug = self.scope["url_route"]["kwargs"]["slug"]
         project = await database_sync_to_async(Project.objects.filter(slug=slug).first)()
         if project is None:

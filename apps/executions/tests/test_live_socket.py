@@ -200,6 +200,8 @@ def test_socket_authorisation(asgi_server, celery_worker):
     viewer = make_user_with_role(execution.project, Role.VIEWER)
     url = socket_url(asgi_server, execution)
     assert close_code(url) == 4401
+    # Anonymous sockets learn nothing about which ids exist.
+    assert close_code(f"{asgi_server.ws_url}/ws/executions/999999/?after=0") == 4401
     assert close_code(url, {"Cookie": f"sessionid={session_cookie(outsider)}"}) == 4404
     assert (
         close_code(
