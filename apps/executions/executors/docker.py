@@ -27,6 +27,7 @@ from apps.k8s_integration.models import DockerHost, Registry
 
 from ..choices import LogStream, StepStatus
 from ..engine.logsink import LogSink
+from ..models import Execution
 from .base import Executor, StepContext, StepResult, register
 from .git import inside
 from .targets import StepCredential, project_target, target_credential
@@ -37,6 +38,10 @@ _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 class Stopped(Exception):
     """The step was canceled or timed out while a stream was open."""
+
+
+def _project_id(ctx: StepContext) -> int:
+    return int(Execution.objects.values_list("project_id", flat=True).get(pk=ctx.execution_id))
 
 
 class DockerStep(Executor):
@@ -57,6 +62,13 @@ class DockerStep(Executor):
                 ctx, DockerHost, str(name), "Docker host", "add it in the admin under Docker hosts"
             )
             return
+        if not DockerHost.objects.filter(project_id=_project_id(ctx)).exists():
+            # A project without any Docker host (the demo, say) skips docker steps, saying why.
+            self.skip_reason = (
+                f"skipped: no Docker host is configured in this project; add one called {DEFAULT_HOST!r} "
+                "in the admin (Docker hosts) to run docker steps"
+            )
+            return
         try:
             self.host = project_target(ctx, DockerHost, DEFAULT_HOST, "Docker host", "")
         except ValueError:
@@ -73,9 +85,14 @@ class DockerStep(Executor):
         assert self.host is not None
         return docker_client(self.host, timeout=max(ctx.timeout or 0, 600))
 
+    skip_reason = ""
+
     def run(self, ctx: StepContext, sink: LogSink) -> StepResult:
         self.sink = sink
         self.secrets = list(ctx.secrets)
+        if self.skip_reason:
+            sink.write(LogStream.SYSTEM, self.skip_reason)
+            return StepResult(StepStatus.SKIPPED, error=self.skip_reason)
         timer = threading.Timer(ctx.timeout, self._expire) if ctx.timeout else None
         if timer is not None:
             timer.daemon = True

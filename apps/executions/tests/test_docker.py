@@ -244,26 +244,41 @@ def test_push_with_a_wrong_password_fails_and_masks_it(targets, docker_parts):
     assert not any("not-the-Pa55word" in line for line in log_text(execution))
 
 
-def test_without_a_docker_host_the_step_names_what_is_missing(docker_parts):
-    execution = run(
-        pipeline_yaml(
-            "docker-no-host",
-            """
-            - id: build
-              type: docker.build
-              with: {tags: app:1}
-            - id: named
-              type: docker.run
-              with: {host: builder, image: app:1}
-            """,
-        )
+NO_HOST = """
+- id: build
+  type: docker.build
+  with: {tags: app:1}
+- id: after
+  type: shell
+  needs: [build]
+  run: echo built
+- id: named
+  type: docker.run
+  with: {host: builder, image: app:1}
+"""
+
+
+def test_a_project_without_docker_hosts_skips_docker_steps_saying_why(docker_parts):
+    execution = run(pipeline_yaml("docker-no-host", NO_HOST))
+    build = execution.steps.get(step_id="build")
+    assert build.status == "skipped"
+    assert "no Docker host is configured in this project" in build.error
+    assert "no Docker host is configured in this project" in "\n".join(log_text(execution, "build"))
+    assert execution.steps.get(step_id="after").status == "skipped"
+    # A host named explicitly is a configuration error, not a skip.
+    named = execution.steps.get(step_id="named")
+    assert named.status == "failed"
+    assert named.error == (
+        "Docker host 'builder' is not configured in project eng (add it in the admin under Docker hosts)"
     )
+
+
+def test_with_docker_hosts_but_no_default_the_step_names_what_is_missing(docker_parts):
+    target_create(actor=superuser(), model=DockerHost, project=project(), name="other", url=docker_parts.url)
+    execution = run(pipeline_yaml("docker-no-default", NO_HOST))
     assert execution.steps.get(step_id="build").error == (
         "docker.build needs a Docker host: name one with `host:` or add a Docker host called 'default' "
         "to the project in the admin"
-    )
-    assert execution.steps.get(step_id="named").error == (
-        "Docker host 'builder' is not configured in project eng (add it in the admin under Docker hosts)"
     )
 
 
