@@ -78,3 +78,23 @@ def test_every_request_gets_an_id_in_the_response_and_the_json_log(tmp_path):
     assert request["path"] == "/healthz"
     assert request["status"] == 200
     assert request["level"] == "INFO"
+
+
+def test_engine_log_lines_name_their_execution_and_step():
+    import logging
+
+    from django.conf import settings
+    from pythonjsonlogger.json import JsonFormatter
+
+    from ansflow.logging import RequestIdFilter, engine_context
+
+    config = settings.LOGGING["formatters"]["json"]
+    formatter = JsonFormatter(config["fmt"], rename_fields=config["rename_fields"])
+    inside = logging.LogRecord("ansflow.engine", logging.WARNING, __file__, 1, "heartbeat failed", None, None)
+    outside = logging.LogRecord("ansflow.engine", logging.WARNING, __file__, 1, "idle", None, None)
+    with engine_context(42, "build[py=3.12]"):
+        RequestIdFilter().filter(inside)
+    RequestIdFilter().filter(outside)
+    line = json.loads(formatter.format(inside))
+    assert (line["execution_id"], line["step_id"], line["message"]) == (42, "build[py=3.12]", "heartbeat failed")
+    assert "execution_id" not in json.loads(formatter.format(outside))

@@ -9,6 +9,7 @@ worker's memory without bound.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -57,7 +58,8 @@ class LogSink:
         self._partial: dict[str, str] = {}
         self._first_at = 0.0
         self.lines_written = 0
-        self._thread = threading.Thread(target=self._run, name=f"logsink-{step_id}", daemon=True)
+        context = contextvars.copy_context()  # the flusher's log lines name the execution and step
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name=f"logsink-{step_id}", daemon=True)
         self._thread.start()
 
     # --- input ---------------------------------------------------------------

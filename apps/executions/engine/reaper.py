@@ -19,6 +19,7 @@ from django.utils import timezone
 from ..choices import ExecutionStatus, StepStatus
 from ..executors.base import StepResult
 from ..models import Execution, StepExecution
+from ..notifications.dispatch import notify_long_running, resend_stale
 from .logsink import system_line
 from .runner import heartbeat_cutoff, record_attempt_end
 from .scheduler import advance, lock_execution, send_after_commit
@@ -54,6 +55,7 @@ def reap() -> dict[str, int]:
     for project_id, group in groups.values_list("project_id", "concurrency_group").distinct():
         if start_queued_in_group(project_id=project_id, group=group) is not None:
             counts["groups_started"] += 1
+    counts["notifications"] = notify_long_running(now) + resend_stale(now)
     cleanup_workspaces()
     return counts
 
@@ -72,7 +74,7 @@ def mark_lost(execution_id: int, step_pk: int) -> int:
         advance(execution)
         send_after_commit(to_send)
         transaction.on_commit(lambda: system_line(execution_id, step_pk, step.step_id, message))
-    logger.warning(message, extra={"execution_id": execution_id, "step": step.step_id})
+    logger.warning(message, extra={"execution_id": execution_id, "step_id": step.step_id})
     return 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from ansflow.logging import engine_context
 from apps.pipelines.spec import STEP_KINDS, ExpressionError, render_template, render_value
 
 from ..choices import LogStream, StepStatus
@@ -56,6 +58,7 @@ class Watchdog(threading.Thread):
 
     def __init__(self, step_pk: int, attempt: int, executor: Executor) -> None:
         super().__init__(name=f"watchdog-{step_pk}", daemon=True)
+        self.context = contextvars.copy_context()  # log lines name the execution and step
         self.step_pk = step_pk
         self.attempt = attempt
         self.executor = executor
@@ -63,6 +66,9 @@ class Watchdog(threading.Thread):
         self.revoked = threading.Event()
 
     def run(self) -> None:
+        self.context.run(self._beat)
+
+    def _beat(self) -> None:
         try:
             while not self.done.wait(settings.HEARTBEAT_INTERVAL):
                 try:
@@ -88,10 +94,11 @@ def run_step(step_pk: int, attempt: int) -> None:
         return
     step = StepExecution.objects.select_related("execution__pipeline", "execution__project").get(pk=step_pk)
     execution = step.execution
-    events.step_status(execution, step)
-    plan = plan_for(execution)
-    result = _execute(execution, step, plan)
-    finish_step(execution.pk, step_pk, attempt, result, plan)
+    with engine_context(execution.pk, step.step_id):
+        events.step_status(execution, step)
+        plan = plan_for(execution)
+        result = _execute(execution, step, plan)
+        finish_step(execution.pk, step_pk, attempt, result, plan)
 
 
 def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResult:

@@ -7,6 +7,7 @@ with a conditional update, so duplicate or stale messages do nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,6 +69,7 @@ def advance(execution: Execution, plan: Plan | None = None) -> None:
         if decision.action == "run" and spec["type"] == "approval":
             view.status = _wait_for_approval(pk, spec, now)
             attempt = 1
+            transaction.on_commit(functools.partial(_announce_waiting, pk))
         elif decision.action == "run":
             view.status = StepStatus.QUEUED
             attempt += 1
@@ -164,6 +166,13 @@ def _announce_finished(execution_id: int) -> None:
     from ..tasks import execution_finished
 
     execution_finished.delay(execution_id)
+
+
+def _announce_waiting(step_pk: int) -> None:
+    """Notification rules react to an approval gate that starts waiting."""
+    from ..tasks import notify_approval_waiting
+
+    notify_approval_waiting.delay(step_pk)
 
 
 def _start_next_in_group(project_id: int, group: str) -> None:
