@@ -370,3 +370,23 @@ CELERY_BEAT_SCHEDULE["ansflow-log-retention"] = {"task": "executions.cleanup_log
 # default in the embedded mode, nobody in production).
 METRICS_TOKEN = env.str("ANSFLOW_METRICS_TOKEN", default="")
 METRICS_ALLOW = env.list("ANSFLOW_METRICS_ALLOW", default=["127.0.0.1/32", "::1/128"] if DEBUG else [])
+
+# --- Notifications ---------------------------------------------------------------
+
+# Email targets send through Django's mail settings, read from EMAIL_URL:
+# smtp://user:password@host:587 (smtp+tls:// for STARTTLS, smtps:// for TLS), or consolemail:// to print.
+_email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ansflow@localhost")
+# The address people open AnsFlow at: links in notifications point there.
+BASE_URL = env.str("ANSFLOW_BASE_URL", default=f"http://{SERVE_HOST}:{SERVE_PORT}").rstrip("/")
+# A delivery is tried this many times; attempt n+1 waits BACKOFF * 2**(n-1) seconds (at most an hour).
+NOTIFICATION_ATTEMPTS = env.int("ANSFLOW_NOTIFICATION_ATTEMPTS", default=5)
+NOTIFICATION_BACKOFF = env.float("ANSFLOW_NOTIFICATION_BACKOFF", default=10.0)

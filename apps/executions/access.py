@@ -3,6 +3,7 @@
 from apps.accounts.permissions import register_policy
 
 from .models import Approval, Execution, LogLine, StepAttempt, StepExecution
+from .notifications import access as notification_access
 
 EXECUTION_ACTIONS = {
     "view": "viewer",
@@ -13,6 +14,7 @@ EXECUTION_ACTIONS = {
 
 
 def register() -> None:
+    notification_access.register()
     register_policy(Execution, project="project", actions=EXECUTION_ACTIONS)
     register_policy(StepExecution, project="execution__project", actions={"view": "viewer", "approve": "operator"})
     register_policy(StepAttempt, project="step__execution__project", actions={"view": "viewer"})

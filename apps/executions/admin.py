@@ -257,3 +257,6 @@ class ApprovalAdmin(ReadOnlyAdmin):
     @admin.display(description="gate")
     def step_link(self, obj: Approval) -> str:
         return admin_link(obj.step)
+
+
+from .notifications import admin as _notifications_admin  # noqa: E402, F401  (registers the notification admins)

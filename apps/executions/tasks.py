@@ -36,9 +36,13 @@ def cleanup_logs() -> int:
 @shared_task(name="executions.execution_finished", ignore_result=True)
 def execution_finished(execution_id: int) -> None:
     """After an execution reached its final state: upstream triggers, then notifications."""
+    from .notifications.dispatch import notify_execution_finished
     from .triggers.upstream import on_execution_finished
 
-    on_execution_finished(execution_id)
+    try:
+        on_execution_finished(execution_id)
+    finally:
+        notify_execution_finished(execution_id)
 
 
 @shared_task(name="executions.fire_schedule", ignore_result=True)
@@ -47,3 +51,19 @@ def fire_schedule(trigger_id: int) -> None:
     from .triggers.schedules import schedule_fire
 
     schedule_fire(trigger_id=trigger_id)
+
+
+@shared_task(name="executions.notify_approval_waiting", ignore_result=True)
+def notify_approval_waiting(step_pk: int) -> None:
+    """Sent after commit when an approval gate starts waiting."""
+    from .notifications.dispatch import notify_approval_waiting as notify
+
+    notify(step_pk)
+
+
+@shared_task(name="executions.notification_send", ignore_result=True)
+def notification_send(delivery_id: int) -> None:
+    """One attempt of one notification delivery."""
+    from .notifications.delivery import delivery_send
+
+    delivery_send(delivery_id=delivery_id)
