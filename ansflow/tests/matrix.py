@@ -28,7 +28,17 @@ from apps.accounts.tests.factories import CredentialFactory, UserFactory, make_u
 from apps.executions.choices import Decision, LogStream
 from apps.executions.engine.runner import claim, finish_step
 from apps.executions.executors.base import StepResult
-from apps.executions.models import Approval, Execution, LogLine, StepAttempt, StepExecution
+from apps.executions.models import (
+    Approval,
+    Execution,
+    LogLine,
+    NotificationDelivery,
+    NotificationRule,
+    NotificationTarget,
+    StepAttempt,
+    StepExecution,
+)
+from apps.executions.notifications.services import notification_rule_create, notification_target_create
 from apps.executions.services import approval_decide, execution_start
 from apps.k8s_integration.models import DockerHost, Inventory, Registry
 from apps.k8s_integration.services import target_create
@@ -179,6 +189,9 @@ class World:
     inventory: Inventory
     registry: Registry
     docker_host: DockerHost
+    notification_target: NotificationTarget
+    notification_rule: NotificationRule
+    notification_delivery: NotificationDelivery
 
     def admin_objects(self) -> dict[type[Model], Model | None]:
         """One object of the project per model registered in the admin with a permission policy."""
@@ -190,6 +203,8 @@ class World:
             PipelineVersion: self.pipeline.current_version, Execution: self.finished, StepExecution: build,
             StepAttempt: build.attempts.get(), LogLine: self.finished.log_lines.first(),
             Approval: Approval.objects.get(step__execution=self.finished),
+            NotificationTarget: self.notification_target, NotificationRule: self.notification_rule,
+            NotificationDelivery: self.notification_delivery,
         }  # fmt: skip
 
 
@@ -226,6 +241,7 @@ def build_world() -> World:
     credential: Credential = CredentialFactory(project=project, name="orchard-registry-login")  # type: ignore[assignment]
     audit = AuditEvent.objects.filter(project=project).order_by("pk").first()
     assert audit is not None
+    rule, delivery = notify(root, project, finished, "")
     return World(
         project=project,
         elsewhere=elsewhere,
@@ -244,7 +260,22 @@ def build_world() -> World:
         inventory=inventory,
         registry=target_create(actor=root, model=Registry, project=project, name="orchard-reg", url="127.0.0.1:5000"),
         docker_host=target_create(actor=root, model=DockerHost, project=project, name="d", url="unix:///run/d.sock"),
+        notification_target=delivery.target,
+        notification_rule=rule,
+        notification_delivery=delivery,
     )
+
+
+def notify(root: Any, project: Project, execution: Execution, suffix: str) -> tuple[Any, NotificationDelivery]:
+    """A webhook target, a failure rule and a recorded (sent) delivery of ``execution`` to it."""
+    target = notification_target_create(actor=root, project=project, name=f"hook{suffix}", kind="webhook",
+                                        url="http://127.0.0.1:9/hook")  # fmt: skip
+    rule = notification_rule_create(actor=root, project=project, name=f"fail{suffix}", event="failure",
+                                    targets=[target])  # fmt: skip
+    delivery = NotificationDelivery.objects.create(project=project, rule=rule, target=target, target_name=target.name,
+                                                   execution=execution, event="failure", status="sent",
+                                                   response_code=200, message="orchard failed")  # fmt: skip
+    return rule, delivery
 
 
 def grow(world: World, count: int) -> None:
@@ -257,7 +288,7 @@ def grow(world: World, count: int) -> None:
         token_create(actor=owner, user=owner, name=f"extra-{n}")
         text = PIPELINE_YAML.format(name="deploy-orchard").replace("default: v1", f"default: v{n + 2}")
         pipeline_import(actor=root, project=world.project, yaml_text=text)
-        fail_with_logs(execution_start(actor=root, pipeline=world.pipeline), root)
+        notify(root, world.project, fail_with_logs(execution_start(actor=root, pipeline=world.pipeline), root), f"-{n}")
         target_create(actor=root, model=Inventory, project=world.project, name=f"hosts-{n}", content="web1\n")
         target_create(actor=root, model=Registry, project=world.project, name=f"reg-{n}", url="127.0.0.1:5000")
         target_create(actor=root, model=DockerHost, project=world.project, name=f"d-{n}", url="unix:///run/d.sock")

@@ -461,6 +461,9 @@ ADMIN_MODELS: dict[str, AdminPolicy] = {
     "executions.stepattempt": READ_ONLY,
     "executions.logline": READ_ONLY,
     "executions.approval": READ_ONLY,
+    "executions.notificationtarget": TARGET,
+    "executions.notificationrule": TARGET,
+    "executions.notificationdelivery": READ_ONLY,
 }
 
 

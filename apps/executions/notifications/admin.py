@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.http import HttpRequest
 
 from apps.accounts.admin import PermissionAdmin
@@ -102,7 +102,7 @@ class NotificationDeliveryAdmin(PermissionAdmin):
     list_display = ["created_at", "event", "execution_link", "target_name", "attempt", "status", "response_code",
                     "finished_at"]  # fmt: skip
     list_filter = ["status", "event", "project"]
-    list_select_related = ["execution__pipeline", "project"]
+    list_select_related = ["execution__pipeline__project", "project"]
     search_fields = ["target_name", "execution__pipeline__name", "project__slug", "error"]
     date_hierarchy = "created_at"
     readonly_fields = (
@@ -135,9 +135,6 @@ class NotificationDeliveryAdmin(PermissionAdmin):
     @admin.display(description="target")
     def target_link(self, obj: NotificationDelivery) -> str:
         return admin_link(obj.target)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).select_related("rule", "target")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
