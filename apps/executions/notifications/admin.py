@@ -6,8 +6,10 @@ projects' targets and rules; viewers see them and every delivery attempt.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
@@ -20,6 +22,44 @@ from apps.pipelines.models import Pipeline
 
 from ..models import NotificationDelivery, NotificationRule, NotificationTarget
 from . import services
+
+
+class TargetForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Checks a target as the service will, so a bad field is shown on the form, not raised."""
+
+    class Meta:
+        model = NotificationTarget
+        fields = ["project", *services.TARGET_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not self.errors:
+            candidate = copy.copy(self.instance)
+            for name in services.TARGET_FIELDS:
+                if name in cleaned:
+                    setattr(candidate, name, cleaned[name])
+            if cleaned.get("project") is not None:
+                candidate.project = cleaned["project"]
+            services.notification_target_validate(candidate)
+        return cleaned
+
+
+class RuleForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Checks a rule and its targets as the service will."""
+
+    class Meta:
+        model = NotificationRule
+        fields = ["project", *services.RULE_FIELDS, "targets"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not self.errors:
+            candidate = copy.copy(self.instance)
+            for name in (*services.RULE_FIELDS, "project"):
+                if name in cleaned:
+                    setattr(candidate, name, cleaned[name])
+            services.notification_rule_validate(candidate, list(cleaned.get("targets") or []))
+        return cleaned
 
 
 class _ProjectObjectAdmin(PermissionAdmin):
@@ -37,6 +77,7 @@ class _ProjectObjectAdmin(PermissionAdmin):
 
 @admin.register(NotificationTarget)
 class NotificationTargetAdmin(_ProjectObjectAdmin):
+    form = TargetForm
     list_display = ["name", "project", "kind", "updated_at"]
     list_filter = ["kind", "project"]
     fields = ["project", "name", "kind", "description", "recipients", "url", "credential", "secret_header",
@@ -61,6 +102,7 @@ class NotificationTargetAdmin(_ProjectObjectAdmin):
 
 @admin.register(NotificationRule)
 class NotificationRuleAdmin(_ProjectObjectAdmin):
+    form = RuleForm
     list_display = ["name", "project", "pipeline", "event", "minutes", "enabled", "updated_at"]
     list_filter = ["event", "enabled", "project"]
     list_select_related = ["project", "pipeline"]

@@ -40,7 +40,8 @@ def _template_strings(value: Any) -> Iterable[str]:
             yield from _template_strings(item)
 
 
-def _validate_target(target: NotificationTarget) -> None:
+def notification_target_validate(target: NotificationTarget) -> None:
+    """Raises ValidationError naming each bad field of an (unsaved or changed) target."""
     errors: dict[str, str] = {}
     if target.credential is not None and target.credential.project_id != target.project_id:
         errors["credential"] = "The credential belongs to another project."
@@ -93,7 +94,7 @@ def notification_target_create(*, actor: Any, project: Project, **fields: Any) -
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "Not a field of a notification target."))
     target = NotificationTarget(project=project, **fields)
-    _validate_target(target)
+    notification_target_validate(target)
     target.save()
     audit_record(actor=actor, verb="notification_target.create", target=target, project=project,
                  changes=_audit_changes(target, fields))  # fmt: skip
@@ -111,7 +112,7 @@ def notification_target_update(*, actor: Any, target: NotificationTarget, **fiel
         if getattr(locked, name) != value:
             changes[name] = [str(getattr(locked, name)), str(value)]
             setattr(locked, name, value)
-    _validate_target(locked)
+    notification_target_validate(locked)
     locked.save()
     audit_record(actor=actor, verb="notification_target.update", target=locked, project=locked.project,
                  changes=changes)  # fmt: skip
@@ -124,7 +125,8 @@ def notification_target_delete(*, actor: Any, target: NotificationTarget) -> Non
     target.delete()
 
 
-def _validate_rule(rule: NotificationRule, targets: list[NotificationTarget]) -> None:
+def notification_rule_validate(rule: NotificationRule, targets: list[NotificationTarget]) -> None:
+    """Raises ValidationError naming each bad field of a rule with these targets."""
     errors: dict[str, str] = {}
     if rule.pipeline is not None and rule.pipeline.project_id != rule.project_id:
         errors["pipeline"] = "The pipeline belongs to another project."
@@ -158,7 +160,7 @@ def notification_rule_create(
     targets = list(targets)
     rule = NotificationRule(project=project, name=name, event=event, pipeline=pipeline, minutes=minutes,
                             enabled=enabled)  # fmt: skip
-    _validate_rule(rule, targets)
+    notification_rule_validate(rule, targets)
     rule.save()
     rule.targets.set(targets)
     changes = {**_audit_changes(rule, RULE_FIELDS), "targets": sorted(t.name for t in targets)}
@@ -181,7 +183,7 @@ def notification_rule_update(
             setattr(locked, name, value)
     current = list(locked.targets.all())
     wanted = current if targets is None else list(targets)
-    _validate_rule(locked, wanted)
+    notification_rule_validate(locked, wanted)
     locked.save()
     if {t.pk for t in wanted} != {t.pk for t in current}:
         changes["targets"] = [sorted(t.name for t in current), sorted(t.name for t in wanted)]
