@@ -44,6 +44,7 @@ from apps.k8s_integration.models import DockerHost, Inventory, Registry
 from apps.k8s_integration.services import target_create
 from apps.pipelines.models import Pipeline, PipelineVersion
 from apps.pipelines.services import pipeline_import
+from apps.pipelines.triggers.models import EventOutcome, Trigger, TriggerEvent, TriggerKind
 
 ROLES = ["anonymous", "outsider", "viewer", "operator", "maintainer", "owner", "superuser"]
 PROJECT_ROLES = ["viewer", "operator", "maintainer", "owner"]
@@ -196,6 +197,8 @@ class World:
     def admin_objects(self) -> dict[type[Model], Model | None]:
         """One object of the project per model registered in the admin with a permission policy."""
         build = self.finished.steps.get(step_id="build")
+        trigger = Trigger.objects.get(pipeline=self.pipeline, key="webhook")
+        event = TriggerEvent.objects.get(trigger=trigger)
         return {
             Project: self.project, Team: self.team, Membership: self.membership, ApiToken: self.token,
             Credential: self.credential, AuditEvent: self.audit, Inventory: self.inventory,
@@ -204,7 +207,7 @@ class World:
             StepAttempt: build.attempts.get(), LogLine: self.finished.log_lines.first(),
             Approval: Approval.objects.get(step__execution=self.finished),
             NotificationTarget: self.notification_target, NotificationRule: self.notification_rule,
-            NotificationDelivery: self.notification_delivery,
+            NotificationDelivery: self.notification_delivery, Trigger: trigger, TriggerEvent: event,
         }  # fmt: skip
 
 
@@ -234,6 +237,9 @@ def build_world() -> World:
     keys = {role: token_create(actor=user, user=user, name=f"{role}-key")[1] for role, user in users.items()}
     token, _ = token_create(actor=users["viewer"], user=users["viewer"], name="target")
     pipeline = pipeline_import(actor=root, project=project, yaml_text=PIPELINE_YAML.format(name="deploy-orchard"))
+    # A webhook trigger and one firing, as the webhook view would record them (for the trigger admins).
+    hook = Trigger.objects.create(pipeline=pipeline.pipeline, key="webhook", kind=TriggerKind.WEBHOOK, config={})
+    TriggerEvent.objects.create(trigger=hook, outcome=EventOutcome.STARTED)
     finished = fail_with_logs(execution_start(actor=root, pipeline=pipeline.pipeline), root)
     waiting = execution_start(actor=root, pipeline=pipeline.pipeline)
     members = [users[role] for role in PROJECT_ROLES]

@@ -456,6 +456,8 @@ ADMIN_MODELS: dict[str, AdminPolicy] = {
         view=MEMBERS, add=SIGNED_IN, add_ok=302, delete=at_least("maintainer"), protected=True, hidden_delete=302
     ),
     "pipelines.pipelineversion": READ_ONLY,
+    "pipelines.trigger": READ_ONLY,  # declared in YAML: switched on/off and re-keyed by admin actions
+    "pipelines.triggerevent": READ_ONLY,
     "executions.execution": READ_ONLY,
     "executions.stepexecution": READ_ONLY,
     "executions.stepattempt": READ_ONLY,

@@ -184,3 +184,6 @@ class PipelineVersionAdmin(PermissionAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+from .triggers import admin as _triggers_admin  # noqa: E402, F401  (registers the trigger admins)
