@@ -29,7 +29,7 @@ from .report import BENCHMARKS
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root"}
 MARIADB_DATABASE = "ansflow_bench"
 EXTERNAL_REDIS = "redis://127.0.0.1:6379/12"
-SUITE_TIMEOUT = 1800.0
+SUITE_TIMEOUT = 3600.0
 
 
 def mariadb_answers() -> bool:

@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 README = HERE / "README.md"
 BACKEND_ORDER = ("embedded", "mariadb")
-BENCHMARKS = ("queries", "chain", "fanout")
+BENCHMARKS = ("queries", "chain", "fanout", "logs_latency", "logs_throughput", "viewers", "scale", "load")
 
 DESCRIPTIONS = {
     "chain": "100 `shell` steps running `true`, each needing the previous one, on one worker (prefork, concurrency 2); "
@@ -155,9 +155,9 @@ INTRO = """\
 # Engine benchmarks
 
 ```sh
-make bench                       # every benchmark, every backend that answers; about three minutes
+make bench                       # every benchmark, every backend that answers
 .venv/bin/python -m bench --quick                     # smoke run: smaller sizes, one repetition
-.venv/bin/python -m bench --only chain --backend embedded   # one benchmark (chain, fanout, queries) or backend
+.venv/bin/python -m bench --only chain --backend embedded   # one benchmark or backend
 ```
 
 Backends: the embedded default (a SQLite file under the data directory and the bundled `redis-server`, started
@@ -181,11 +181,17 @@ directory and leaves this page and `results/` alone.
   task, so each step also opens a new database connection (timed separately).
 
 Results: `bench/results/<benchmark>.json` (every repetition, the environment, the target and whether it was met).
+
+Live logs, pages at scale and the API under load (each serves from one uvicorn process on 127.0.0.1 beside the
+AnsFlow worker; `--only logs_latency`, `logs_throughput`, `viewers`, `scale`, `load`):
+
 """
 
 
 def render_readme(results: dict[str, dict[str, Any]]) -> str:
-    parts = [INTRO, "## Results\n", *summary_rows(results), ""]
+    from .report_live import LIVE_INTRO, sections
+
+    parts = [INTRO + LIVE_INTRO, "## Results\n", *summary_rows(results), "", *sections(results)]
     if "queries" in results:
         parts += [
             "## Where a step's time goes\n",

@@ -38,10 +38,12 @@ from ansflow import runtime  # noqa: E402
 from ansflow.celery import app as ansflow_app  # noqa: E402
 from ansflow.testing import CeleryWorker, ManagedProcess, output_dir, subprocess_env  # noqa: E402
 
-from . import measure, queries  # noqa: E402
+from . import load, logs, measure, queries, scale, viewers  # noqa: E402
 from .report import BENCHMARKS  # noqa: E402
 
 WORKER_CONCURRENCY = 2
+LIVE_BENCHMARKS = ("logs_latency", "logs_throughput", "viewers", "scale", "load")
+WITH_WORKERS = ("chain", "fanout", *LIVE_BENCHMARKS)
 
 
 @contextlib.contextmanager
@@ -127,7 +129,7 @@ def run(label: str, only: list[str], quick: bool) -> dict[str, Any]:
             say(label, "statements per step (in-process)")
             results["benchmarks"]["queries"] = queries.measure(fanout_width=fanout_width)
             ansflow_app.control.purge()  # the in-process run sent messages no worker should get
-        if "chain" in wanted or "fanout" in wanted:
+        if any(name in wanted for name in WITH_WORKERS):
             with workers():
                 if "chain" in wanted:
                     say(label, f"chain of {chain_length}, {reps} repetition(s)")
@@ -135,7 +137,26 @@ def run(label: str, only: list[str], quick: bool) -> dict[str, Any]:
                 if "fanout" in wanted:
                     say(label, f"fan-out of {fanout_width}, {reps} repetition(s)")
                     results["benchmarks"]["fanout"] = measure.fanout(fanout_width, reps, timeout=300)
+                for name in LIVE_BENCHMARKS:
+                    if name in wanted:
+                        say(label, name)
+                        results["benchmarks"][name] = run_live(name, label, quick, reps)
     return results
+
+
+def run_live(name: str, label: str, quick: bool, reps: int) -> dict[str, Any]:
+    """The benchmarks that serve HTTP and WebSocket from a real uvicorn beside the worker."""
+    if name == "logs_latency":
+        return logs.logs_latency(2.0 if quick else 10.0, timeout=120)
+    if name == "logs_throughput":
+        return logs.logs_throughput(100_000 if quick else 1_000_000, reps=1 if quick else 2, timeout=600)
+    if name == "viewers":
+        return viewers.measure(200 if quick else 1000, active=10, seconds=2.0 if quick else 5.0)
+    if name == "scale":
+        return scale.measure(scale.size(label, quick), requests=20 if quick else 60)
+    if name == "load":
+        return load.measure(clients=200, seconds=10.0 if quick else 60.0, running=20)
+    raise ValueError(name)
 
 
 def main(argv: list[str] | None = None) -> int:
