@@ -82,12 +82,18 @@ def measure(clients: int, seconds: float, running: int) -> dict[str, Any]:
     key = live.api_key("bench-load")
     first_pk = (Execution.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
     started = [pipelines.start(background)[0] for _ in range(running)]
-    ids = [execution.pk for execution in started]
+    background_ids = [execution.pk for execution in started]
+    ids = list(background_ids)  # the clients add the runs they start
     with live.asgi_server("bench-asgi-load") as server:
+        cpu = live.CpuShare(server.pid)
+        cpu.start()
         began = time.monotonic()
         samples = asyncio.run(_drive(server.url, key, tiny.pk, ids, clients, seconds))
         elapsed = time.monotonic() - began
-    still_running = Execution.objects.filter(pk__in=ids, status=ExecutionStatus.RUNNING).count()
+        server_cpu = cpu.stop()
+    still_running = (
+        Execution.objects.filter(pk__in=background_ids).exclude(status__in=ExecutionStatus.terminal()).count()
+    )
     ours = Execution.objects.filter(pk__gte=first_pk, pipeline=tiny)
     runs_started, runs_finished = ours.count(), ours.filter(status=ExecutionStatus.SUCCESS).count()
     for execution in Execution.objects.filter(pk__gte=first_pk).exclude(status__in=ExecutionStatus.terminal()):
@@ -111,6 +117,7 @@ def measure(clients: int, seconds: float, running: int) -> dict[str, Any]:
         "seconds": seconds,
         "background_runs": running,
         "background_still_running_at_end": still_running,
+        "server_cpu_share": server_cpu,
         "requests": len(samples),
         "errors": len(errors),
         "error_kinds": kinds,

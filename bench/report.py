@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 README = HERE / "README.md"
 BACKEND_ORDER = ("embedded", "mariadb")
-BENCHMARKS = ("queries", "chain", "fanout", "logs_latency", "logs_throughput", "viewers", "scale", "load")
+BENCHMARKS = ("queries", "chain", "fanout", "logs_latency", "logs_throughput", "viewers", "load", "scale")
 
 DESCRIPTIONS = {
     "chain": "100 `shell` steps running `true`, each needing the previous one, on one worker (prefork, concurrency 2); "

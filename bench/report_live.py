@@ -24,7 +24,9 @@ LIVE_INTRO = """\
   seeded runs. Targets: pages p95 <= 200 ms, API p95 <= 100 ms.
 - **load** (issue 9 §5): 200 concurrent API clients (asyncio + httpx, token auth, one uvicorn) for 60 s, each
   looping over the execution list (45 %), an execution's detail (45 %) and starting a one-step run (10 %), while 20
-  pipelines (a chain of `sleep` steps each) run. Any non-2xx answer or transport error counts as an error.
+  pipelines (a chain of `sleep 0.2` steps each) run, on a database holding only the benchmark's own runs (it runs
+  before scale's seeding). Any non-2xx answer or transport error counts as an error. Runs finished: the started
+  one-step runs that succeeded before the window closed (the worker also has the 20 chains to get through).
 """
 
 
@@ -88,15 +90,16 @@ def scale_rows(results: dict[str, dict[str, Any]]) -> list[str]:
 def load_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
         "| backend | clients, seconds | requests | errors | throughput | p50 | p95 | p95 by endpoint "
-        "| runs started / finished | met |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| runs started / finished | uvicorn CPU | met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, f in _backends(results.get("load", {})):
         by = ", ".join(f"{name} {v['p95_ms']:.0f} ms" for name, v in f["endpoints"].items())
         rows.append(
             f"| {_backend_name(label, f)} | {f['clients']}, {f['seconds']:.0f} s | {f['requests']:,} "
             f"| {f['errors']} ({f['error_rate']:.2%}) | {f['requests_per_s']:.0f}/s | {f['p50_ms']:.0f} ms "
-            f"| {f['p95_ms']:.0f} ms | {by} | {f['runs_started']} / {f['runs_finished']} | {_met(f)} |"
+            f"| {f['p95_ms']:.0f} ms | {by} | {f['runs_started']} / {f['runs_finished']} "
+            f"| {f.get('server_cpu_share', 0):.2f} | {_met(f)} |"
         )
     return rows
 
