@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from typing import Any
 
@@ -74,6 +75,17 @@ async def _drive(base: str, key: str, run_pipeline: int, ids: list[int], clients
     return samples
 
 
+def _server_errors(log: str) -> dict[str, int]:
+    """The exceptions behind the server's error answers, from its log, counted by message."""
+    found: dict[str, int] = {}
+    for match in re.finditer(r"^([\w.]+(?:Error|Exception)): (.{0,120})$", log, re.MULTILINE):
+        if match.group(1).startswith("django."):  # the same error re-raised by Django's wrapper
+            continue
+        key = f"{match.group(1)}: {match.group(2)}"
+        found[key] = found.get(key, 0) + 1
+    return found
+
+
 def measure(clients: int, seconds: float, running: int) -> dict[str, Any]:
     background = pipelines.import_pipeline(_sleep_chain(f"bench-load-bg-{int(seconds)}", max(5, int(seconds / 2) + 5)))
     tiny = pipelines.import_pipeline(
@@ -91,6 +103,7 @@ def measure(clients: int, seconds: float, running: int) -> dict[str, Any]:
         samples = asyncio.run(_drive(server.url, key, tiny.pk, ids, clients, seconds))
         elapsed = time.monotonic() - began
         server_cpu = cpu.stop()
+    causes = _server_errors(server.output())
     still_running = (
         Execution.objects.filter(pk__in=background_ids).exclude(status__in=ExecutionStatus.terminal()).count()
     )
@@ -128,6 +141,7 @@ def measure(clients: int, seconds: float, running: int) -> dict[str, Any]:
         "endpoints": endpoints,
         "runs_started": runs_started,
         "runs_finished": runs_finished,
+        "server_errors": causes,
         "target": "error rate 0; p95 reported",
         "met": not errors and bool(samples),
         "error": ", ".join(f"{count} x {kind}" for kind, count in kinds.items()),

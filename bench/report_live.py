@@ -27,6 +27,9 @@ LIVE_INTRO = """\
   pipelines (a chain of `sleep 0.2` steps each) run, on a database holding only the benchmark's own runs (it runs
   before scale's seeding). Any non-2xx answer or transport error counts as an error. Runs finished: the started
   one-step runs that succeeded before the window closed (the worker also has the 20 chains to get through).
+
+Each live benchmark is one run (logs_throughput: two); `make bench` takes about half an hour, most of it
+seeding MariaDB for scale (about 9 minutes).
 """
 
 
@@ -101,6 +104,9 @@ def load_rows(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| {f['p95_ms']:.0f} ms | {by} | {f['runs_started']} / {f['runs_finished']} "
             f"| {f.get('server_cpu_share', 0):.2f} | {_met(f)} |"
         )
+    for label, f in _backends(results.get("load", {})):
+        for cause, count in f.get("server_errors", {}).items():
+            rows.append(f"\n{label}: the server logged `{cause}` {count} times.")
     return rows
 
 
