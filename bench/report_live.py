@@ -19,7 +19,9 @@ LIVE_INTRO = """\
 - **viewers** (issue 5 §6c): 1,000 idle viewers (watching a finished run) plus 10 watching a step that prints every
   millisecond for 5 s, on one uvicorn. Memory per connection = growth of uvicorn's resident set from one warm
   connection to all idle ones connected, divided by their number; delivery as in logs_latency.
-- **scale** (issue 6 §6): `manage.py seed_scale` fills the database, then a signed-in superuser requests each
+- **scale** (issue 6 §6): `manage.py seed_scale` fills the database (MariaDB: its defaults, 100,000 runs,
+  1,000,000 steps, 5,000,000 lines; the embedded SQLite default: 20,000 runs, a fifth, to keep seeding under a
+  minute; `--quick`: 5,000 runs), then a signed-in superuser requests each
   page/API through httpx against uvicorn (sequentially, after warm-up requests); execution pages are random
   seeded runs. Targets: pages p95 <= 200 ms, API p95 <= 100 ms.
 - **load** (issue 9 §5): 200 concurrent API clients (asyncio + httpx, token auth, one uvicorn) for 60 s, each
