@@ -70,6 +70,19 @@ class PermissionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             raise PermissionDenied
 
 
+class ReadOnlyPermissionAdmin(PermissionAdmin):
+    """Records people read but never add, edit or delete here (audit, runs, deliveries...)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 @admin.register(Project)
 class ProjectAdmin(PermissionAdmin):
     list_display = ["slug", "name", "created_at", "updated_at"]
@@ -169,7 +182,7 @@ class MembershipAdmin(PermissionAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(PermissionAdmin):
+class ApiTokenAdmin(ReadOnlyPermissionAdmin):
     """Tokens are created on the "my tokens" page, by the API or by ``create_api_token``; here they are
     inspected and revoked."""
 
@@ -181,15 +194,6 @@ class ApiTokenAdmin(PermissionAdmin):
                        "created_at"]  # fmt: skip
     exclude = ["key_hash"]
     actions = ["revoke"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
@@ -279,7 +283,7 @@ class CredentialAdmin(PermissionAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(PermissionAdmin):
+class AuditEventAdmin(ReadOnlyPermissionAdmin):
     """Read-only: the audit log cannot be added to, changed or deleted here."""
 
     list_display = ["created_at", "actor_repr", "verb", "target_repr", "project_slug", "ip", "request_id"]
@@ -288,12 +292,3 @@ class AuditEventAdmin(PermissionAdmin):
     search_fields = ["actor_repr", "verb", "target_repr", "project_slug", "request_id"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from apps.accounts.admin import PermissionAdmin
+from apps.accounts.admin import PermissionAdmin, ReadOnlyPermissionAdmin
 from apps.accounts.permissions import has_perm
 
 from .forms import ImportForm
@@ -160,7 +160,7 @@ class PipelineAdmin(PermissionAdmin):
 
 
 @admin.register(PipelineVersion)
-class PipelineVersionAdmin(PermissionAdmin):
+class PipelineVersionAdmin(ReadOnlyPermissionAdmin):
     list_display = ["__str__", "pipeline_link", "number", "author", "message", "created_at"]
     list_select_related = ["pipeline__project", "author"]
     list_filter = ["pipeline__project"]
@@ -175,15 +175,6 @@ class PipelineVersionAdmin(PermissionAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PipelineVersion]:
         return super().get_queryset(request).defer("spec")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 from .triggers import admin as _triggers_admin  # noqa: E402, F401  (registers the trigger admins)

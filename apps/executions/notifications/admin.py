@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
-from apps.accounts.admin import PermissionAdmin
+from apps.accounts.admin import PermissionAdmin, ReadOnlyPermissionAdmin
 from apps.accounts.models import Credential
 from apps.accounts.permissions import restrict
 from apps.pipelines.admin import admin_link
@@ -138,7 +138,7 @@ class NotificationRuleAdmin(_ProjectObjectAdmin):
 
 
 @admin.register(NotificationDelivery)
-class NotificationDeliveryAdmin(PermissionAdmin):
+class NotificationDeliveryAdmin(ReadOnlyPermissionAdmin):
     """Every attempt, as the worker recorded it; nobody edits the record."""
 
     list_display = ["created_at", "event", "execution_link", "target_name", "attempt", "status", "response_code",
@@ -177,12 +177,3 @@ class NotificationDeliveryAdmin(PermissionAdmin):
     @admin.display(description="target")
     def target_link(self, obj: NotificationDelivery) -> str:
         return admin_link(obj.target)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

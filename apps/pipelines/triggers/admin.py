@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from apps.accounts.admin import PermissionAdmin
+from apps.accounts.admin import PermissionAdmin, ReadOnlyPermissionAdmin
 from apps.accounts.permissions import has_perm
 
 from ..admin import admin_link
@@ -83,19 +83,10 @@ class TriggerAdmin(PermissionAdmin):
 
 
 @admin.register(TriggerEvent)
-class TriggerEventAdmin(PermissionAdmin):
+class TriggerEventAdmin(ReadOnlyPermissionAdmin):
     list_display = ["created_at", "trigger", "outcome", "reason", "execution_id", "delivery_id"]
     list_select_related = ["trigger__pipeline__project"]
     list_filter = ["outcome"]
     search_fields = ["trigger__pipeline__name", "delivery_id", "reason"]
     date_hierarchy = "created_at"
     readonly_fields = ["trigger", "outcome", "reason", "execution_id", "delivery_id", "info", "created_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
