@@ -219,30 +219,28 @@ def execution_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, execution)
 
 
-@require_POST
-@login_required
-def execution_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
+def _start_again(request: HttpRequest, pk: int, service: Any, done: str) -> HttpResponse:
+    """Run again or re-run the failed steps: one service call, back to the new run (or the old one on error)."""
     execution = get_for_user_or_404(selectors.executions(), request.user, "retry", pk=pk)
     try:
-        new = execution_rerun(actor=request.user, execution=execution, request=request)
+        new = service(actor=request.user, execution=execution, request=request)
     except (RunError, InputError) as exc:
         messages.error(request, str(exc))
         return _back(request, execution)
-    messages.success(request, f"Started run #{new.number} again from scratch.")
+    messages.success(request, done.format(new=new.number, old=execution.number))
     return _back(request, new)
+
+
+@require_POST
+@login_required
+def execution_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _start_again(request, pk, execution_rerun, "Started run #{new} again from scratch.")
 
 
 @require_POST
 @login_required
 def execution_retry_failed_view(request: HttpRequest, pk: int) -> HttpResponse:
-    execution = get_for_user_or_404(selectors.executions(), request.user, "retry", pk=pk)
-    try:
-        new = execution_retry_failed(actor=request.user, execution=execution, request=request)
-    except (RunError, InputError) as exc:
-        messages.error(request, str(exc))
-        return _back(request, execution)
-    messages.success(request, f"Run #{new.number} re-runs the failed steps of #{execution.number}.")
-    return _back(request, new)
+    return _start_again(request, pk, execution_retry_failed, "Run #{new} re-runs the failed steps of #{old}.")
 
 
 @require_POST
