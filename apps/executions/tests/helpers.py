@@ -60,3 +60,39 @@ def log_text(execution: Execution, step_id: str | None = None) -> list[str]:
     if step_id is not None:
         lines = lines.filter(step__step_id=step_id)
     return list(lines.values_list("text", flat=True))
+
+
+def fan_out_on_extra_workers(
+    name: str, side_effects: Any, groups: int, width: int, duplicate_messages: bool = False, timeout: float = 600
+) -> Execution:
+    """``groups`` matrix steps of ``width`` children each, run on three extra workers beside the session's;
+    every child appends "<step id> <attempt>" to ``side_effects``. Optionally each step gets a second
+    message, as a broker redelivery or a reaper resend would send."""
+    from ansflow.testing import CeleryWorker
+    from apps.executions.models import StepExecution
+    from apps.executions.tasks import run_step
+
+    extra = [CeleryWorker.create(f"{name}-{i}", concurrency=1) for i in range(3)]
+    for worker in extra:
+        worker.start()
+    try:
+        for worker in extra:
+            worker.wait_ready()
+        values = ", ".join(str(n) for n in range(width))
+        steps = "".join(
+            f"""
+            - id: fan{group}
+              type: shell
+              matrix: {{n: [{values}]}}
+              run: echo "$ANSFLOW_STEP_ID $ANSFLOW_ATTEMPT" >> {side_effects}
+            """
+            for group in range(groups)
+        )
+        execution = start(pipeline_yaml(name, steps))
+        if duplicate_messages:
+            for pk, attempt in StepExecution.objects.filter(execution=execution).values_list("pk", "attempt"):
+                run_step.delay(pk, attempt)
+        return wait_done(execution, timeout=timeout)
+    finally:
+        for worker in extra:
+            worker.stop()

@@ -14,12 +14,12 @@ import pytest
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
-from ansflow.testing import AsgiServer, CeleryWorker, free_port, session_cookie, wait_until
+from ansflow.testing import AsgiServer, free_port, session_cookie, wait_until
 from apps.executions.choices import StepStatus
 from apps.executions.engine.reaper import reap
 from apps.executions.models import Execution, LogLine, StepAttempt, StepExecution
 
-from .helpers import pipeline_yaml, start, superuser, wait_done
+from .helpers import fan_out_on_extra_workers, pipeline_yaml, start, superuser, wait_done
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 
@@ -146,27 +146,7 @@ def server_up(port: int) -> bool:
 
 def test_four_workers_on_a_500_step_fan_out_run_each_attempt_once(celery_worker, tmp_path):
     side_effects = tmp_path / "runs"
-    extra = [CeleryWorker.create(f"chaos-fan-{i}", concurrency=1) for i in range(3)]
-    for worker in extra:
-        worker.start()
-    try:
-        for worker in extra:
-            worker.wait_ready()
-        values = ", ".join(str(n) for n in range(250))
-        steps = "".join(
-            f"""
-            - id: fan{group}
-              type: shell
-              matrix: {{n: [{values}]}}
-              run: echo "$ANSFLOW_STEP_ID $ANSFLOW_ATTEMPT" >> {side_effects}
-            """
-            for group in range(2)
-        )
-        execution = start(pipeline_yaml("fan500", steps))
-        done = wait_done(execution, timeout=600)
-    finally:
-        for worker in extra:
-            worker.stop()
+    done = fan_out_on_extra_workers("fan500", side_effects, groups=2, width=250)
     assert done.status == "success"
     lines = side_effects.read_text().splitlines()
     assert len(lines) == len(set(lines)) == 500

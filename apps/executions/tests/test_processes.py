@@ -6,14 +6,13 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from ansflow.testing import CeleryWorker, wait_until
+from ansflow.testing import wait_until
 from apps.executions.choices import StepStatus
 from apps.executions.engine.reaper import reap
 from apps.executions.models import Execution, StepAttempt, StepExecution
 from apps.executions.services import execution_cancel
-from apps.executions.tasks import run_step
 
-from .helpers import log_text, pipeline_yaml, run, start, statuses, superuser, wait_done
+from .helpers import fan_out_on_extra_workers, log_text, pipeline_yaml, run, start, statuses, superuser, wait_done
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,31 +117,8 @@ def test_a_killed_worker_leaves_its_step_lost_and_the_retry_runs_elsewhere(celer
 
 def test_many_workers_and_duplicate_messages_never_run_an_attempt_twice(celery_worker, tmp_path):
     side_effects = tmp_path / "runs"
-    extra = [CeleryWorker.create(f"fanout-{i}", concurrency=1) for i in range(3)]
-    for worker in extra:
-        worker.start()
-    try:
-        for worker in extra:
-            worker.wait_ready()
-        count = 300
-        values = ", ".join(str(n) for n in range(100))
-        steps = "".join(
-            f"""
-            - id: fan{group}
-              type: shell
-              matrix: {{n: [{values}]}}
-              run: echo "$ANSFLOW_STEP_ID $ANSFLOW_ATTEMPT" >> {side_effects}
-            """
-            for group in range(3)
-        )
-        execution = start(pipeline_yaml("fanout", steps))
-        # Every queued step gets a second message, as a broker redelivery or a reaper resend would.
-        for pk, attempt in StepExecution.objects.filter(execution=execution).values_list("pk", "attempt"):
-            run_step.delay(pk, attempt)
-        done = wait_done(execution, timeout=240)
-    finally:
-        for worker in extra:
-            worker.stop()
+    count = 300
+    done = fan_out_on_extra_workers("fanout", side_effects, groups=3, width=100, duplicate_messages=True, timeout=240)
     assert done.status == "success"
     lines = side_effects.read_text().splitlines()
     assert len(lines) == count
