@@ -40,7 +40,8 @@ from apps.executions.models import (
 )
 from apps.executions.notifications.services import notification_rule_create, notification_target_create
 from apps.executions.services import approval_decide, execution_start
-from apps.k8s_integration.models import DockerHost, Inventory, Registry
+from apps.k8s_integration.clusters.services import cluster_create
+from apps.k8s_integration.models import Cluster, DockerHost, Inventory, Registry
 from apps.k8s_integration.services import target_create
 from apps.pipelines.models import Pipeline, PipelineVersion
 from apps.pipelines.services import pipeline_import
@@ -190,6 +191,7 @@ class World:
     inventory: Inventory
     registry: Registry
     docker_host: DockerHost
+    cluster: Cluster
     notification_target: NotificationTarget
     notification_rule: NotificationRule
     notification_delivery: NotificationDelivery
@@ -202,7 +204,7 @@ class World:
         return {
             Project: self.project, Team: self.team, Membership: self.membership, ApiToken: self.token,
             Credential: self.credential, AuditEvent: self.audit, Inventory: self.inventory,
-            Registry: self.registry, DockerHost: self.docker_host, Pipeline: self.pipeline,
+            Registry: self.registry, DockerHost: self.docker_host, Cluster: self.cluster, Pipeline: self.pipeline,
             PipelineVersion: self.pipeline.current_version, Execution: self.finished, StepExecution: build,
             StepAttempt: build.attempts.get(), LogLine: self.finished.log_lines.first(),
             Approval: Approval.objects.get(step__execution=self.finished),
@@ -266,10 +268,17 @@ def build_world() -> World:
         inventory=inventory,
         registry=target_create(actor=root, model=Registry, project=project, name="orchard-reg", url="127.0.0.1:5000"),
         docker_host=target_create(actor=root, model=DockerHost, project=project, name="d", url="unix:///run/d.sock"),
+        cluster=make_cluster(root, project, "kube"),
         notification_target=delivery.target,
         notification_rule=rule,
         notification_delivery=delivery,
     )
+
+
+def make_cluster(root: Any, project: Project, name: str) -> Cluster:
+    """A cluster (never contacted by the matrix) acting with a bearer-token credential."""
+    token = CredentialFactory(project=project, name=f"{name}-token", kind="bearer_token", fields={"token": "t0ken"})
+    return cluster_create(actor=root, project=project, name=name, server="https://127.0.0.1:9", credential=token)
 
 
 def notify(root: Any, project: Project, execution: Execution, suffix: str) -> tuple[Any, NotificationDelivery]:
@@ -298,4 +307,5 @@ def grow(world: World, count: int) -> None:
         target_create(actor=root, model=Inventory, project=world.project, name=f"hosts-{n}", content="web1\n")
         target_create(actor=root, model=Registry, project=world.project, name=f"reg-{n}", url="127.0.0.1:5000")
         target_create(actor=root, model=DockerHost, project=world.project, name=f"d-{n}", url="unix:///run/d.sock")
+        make_cluster(root, world.project, f"kube-{n}")
         team_create(actor=root, slug=f"extra-team-{n}", name=f"Extra {n}", members=[owner])

@@ -451,6 +451,7 @@ ADMIN_MODELS: dict[str, AdminPolicy] = {
     "k8s_integration.inventory": TARGET,
     "k8s_integration.registry": TARGET,
     "k8s_integration.dockerhost": TARGET,
+    "k8s_integration.cluster": TARGET,
     # Adding a pipeline means importing YAML: the add page sends everyone to the import page, which decides.
     "pipelines.pipeline": AdminPolicy(
         view=MEMBERS, add=SIGNED_IN, add_ok=302, delete=at_least("maintainer"), protected=True, hidden_delete=302

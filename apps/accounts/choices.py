@@ -46,6 +46,7 @@ class CredentialKind(models.TextChoices):
     KUBECONFIG = "kubeconfig", "Kubeconfig"
     BEARER_TOKEN = "bearer_token", "Bearer token"
     REGISTRY = "registry", "Container registry"
+    CLIENT_CERTIFICATE = "client_certificate", "Client certificate"
 
 
 # kind -> (plain fields, secret fields, required fields). Plain fields are stored as they are;
@@ -57,4 +58,5 @@ CREDENTIAL_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, 
     CredentialKind.KUBECONFIG: ((), ("kubeconfig",), ("kubeconfig",)),
     CredentialKind.BEARER_TOKEN: ((), ("token",), ("token",)),
     CredentialKind.REGISTRY: (("url", "username"), ("password",), ("url", "username", "password")),
+    CredentialKind.CLIENT_CERTIFICATE: (("certificate",), ("key",), ("certificate", "key")),
 }

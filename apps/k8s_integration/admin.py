@@ -1,4 +1,4 @@
-"""Admin for inventories (with their hosts and groups), registries and Docker hosts.
+"""Admin for clusters, inventories (with their hosts and groups), registries and Docker hosts.
 
 Objects are filtered and checked through the permission API (``PermissionAdmin``); every save goes
 through a service, which audits it.
@@ -16,7 +16,8 @@ from apps.accounts.admin import PermissionAdmin
 from apps.accounts.permissions import restrict
 
 from . import services
-from .models import DockerHost, Inventory, InventoryGroup, InventoryHost, Registry
+from .clusters import services as cluster_services
+from .models import Cluster, DockerHost, Inventory, InventoryGroup, InventoryHost, Registry
 
 
 class TargetAdmin(PermissionAdmin):
@@ -109,3 +110,42 @@ class DockerHostAdmin(TargetAdmin):
         for host in restrict(queryset, request.user, "check"):
             ok, message = services.docker_host_check(actor=request.user, host=host)
             messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, f"{host.name}: {message}")
+
+
+@admin.register(Cluster)
+class ClusterAdmin(PermissionAdmin):
+    add_role = "maintainer"
+    list_display = ["name", "project", "environment", "server", "default_namespace", "last_check_ok", "last_checked_at"]
+    list_select_related = ["project", "credential"]
+    list_filter = ["environment", "last_check_ok", "project"]
+    search_fields = ["name", "project__slug", "server", "description"]
+    autocomplete_fields = ["project", "credential"]
+    readonly_fields = [
+        "last_checked_at",
+        "last_check_ok",
+        "last_check_message",
+        "last_check_details",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["check_connectivity"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        self.check_allowed(request, "change" if change else "add", obj)
+        names = cluster_services.CLUSTER_FIELDS
+        if change:
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name in names}
+            cluster_services.cluster_update(actor=request.user, cluster=obj, **fields)
+        else:
+            fields = {name: getattr(obj, name) for name in names}
+            obj.pk = cluster_services.cluster_create(actor=request.user, project=obj.project, **fields).pk
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.check_allowed(request, "delete", obj)
+        cluster_services.cluster_delete(actor=request.user, cluster=obj)
+
+    @admin.action(description="Check connectivity of the selected clusters")
+    def check_connectivity(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
+        for cluster in restrict(queryset, request.user, "check").select_related("credential"):
+            ok, message = cluster_services.cluster_check(actor=request.user, cluster=cluster)
+            messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, f"{cluster.name}: {message}")

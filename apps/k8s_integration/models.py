@@ -1,4 +1,5 @@
-"""Deploy targets that pipelines reference by name: Ansible inventories, container registries, Docker hosts.
+"""Deploy targets that pipelines reference by name: Kubernetes clusters, Ansible inventories, container
+registries, Docker hosts.
 
 They live here, beside the Kubernetes clusters, because they are project objects that exist without any
 pipeline: ``pipelines`` and ``executions`` sit above this app and point down at them, never the reverse.
@@ -11,7 +12,7 @@ from django.db import models
 
 from apps.accounts.models import Credential, Project, TimeStampedModel
 
-from .choices import InventorySource
+from .choices import ClusterEnvironment, InventorySource
 
 DOCKER_URL = RegexValidator(
     r"^(unix://(/[^\s]+)|(tcp|https?)://[^\s/:]+(:\d{1,5})?/?)$",
@@ -126,6 +127,45 @@ class DockerHost(TimeStampedModel):
     class Meta:
         ordering = ["project", "name"]
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="k8s_docker_host_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.name}" if self.project_id else self.name
+
+
+class Cluster(TimeStampedModel):
+    """A Kubernetes cluster a project deploys to: its API server, CA bundle and the credential to act with.
+
+    The credential is a bearer token, a client certificate or a whole kubeconfig (whose current context then
+    gives the server and CA unless they are set here). Clients are built from these and nothing else.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="clusters")
+    name = models.SlugField(max_length=100, help_text="How k8s and helm steps refer to it (`cluster: name`).")
+    description = models.TextField(blank=True)
+    environment = models.CharField(max_length=16, choices=ClusterEnvironment.choices, default=ClusterEnvironment.DEV)
+    server = models.URLField(
+        max_length=255, blank=True, help_text="API server URL (https://host:6443); empty = the kubeconfig's."
+    )
+    ca_bundle = models.TextField(blank=True, help_text="PEM CA certificate(s) of the API server.")
+    credential = models.ForeignKey(
+        Credential,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A bearer-token, client-certificate or kubeconfig credential of the same project.",
+    )
+    default_namespace = models.CharField(
+        max_length=63,
+        default="default",
+        validators=[RegexValidator(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "A Kubernetes namespace name.")],
+    )
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_check_ok = models.BooleanField(null=True, editable=False)
+    last_check_message = models.TextField(blank=True, editable=False)
+    last_check_details = models.JSONField(default=dict, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="k8s_cluster_unique_name")]
 
     def __str__(self) -> str:
         return f"{self.project.slug}/{self.name}" if self.project_id else self.name

@@ -1,0 +1,1 @@
+"""Kubernetes clusters: the client factory (``kube``), writes (``services``), reads (``selectors``)."""
