@@ -153,6 +153,9 @@ elif _db["ENGINE"] in ("django.db.backends.mysql",):
     _db["OPTIONS"].setdefault("isolation_level", "read committed")
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# Each HTTP request in Django holds a thread and a database connection: a web process lets this many in at
+# once and queues the rest (ansflow/concurrency.py), so N processes use at most N x this many connections.
+WEB_MAX_CONCURRENT_REQUESTS = env.int("ANSFLOW_WEB_MAX_CONCURRENT_REQUESTS", default=32)
 _db["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

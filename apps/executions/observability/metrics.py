@@ -4,7 +4,8 @@ The database is the truth shared by every web process and worker, so the figures
 are read from it when Prometheus scrapes, not counted in one process's memory:
 executions by pipeline and status, step attempt durations by step kind, the queue,
 running steps, log lines handed out and the workers' last heartbeats. Only the
-live WebSocket count comes from Redis (see ``live``).
+live WebSocket count comes from Redis (see ``live``), and the HTTP request queue
+from the web process that answers the scrape.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+
+from ansflow.concurrency import GAUGES
 
 from ..choices import ExecutionStatus, StepStatus
 from ..models import Execution, StepAttempt, StepExecution
@@ -52,6 +55,7 @@ class AnsFlowCollector(Collector):
         yield self._log_lines()
         yield from self._heartbeats()
         yield self._websockets()
+        yield from self._http_requests()
 
     def _executions(self) -> Metric:
         family = GaugeMetricFamily(
@@ -169,6 +173,16 @@ class AnsFlowCollector(Collector):
             logger.warning("could not read the WebSocket connection count", exc_info=True)
             family.add_metric([], float("nan"))
         return family
+
+    def _http_requests(self) -> Iterator[Metric]:
+        for name, value, text in (
+            ("in_flight", GAUGES.in_flight, "HTTP requests inside Django in the web process that answered."),
+            ("waiting", GAUGES.waiting, "HTTP requests queued for a place in the web process that answered."),
+            ("limit", GAUGES.limit, "Concurrent HTTP requests one web process lets in (0 = unbounded)."),
+        ):
+            family = GaugeMetricFamily(f"ansflow_http_requests_{name}", text)
+            family.add_metric([], value)
+            yield family
 
 
 def render() -> bytes:
