@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import ansible, approval, docker, git, http, python, shell
+from . import ansible, approval, docker, git, http, k8s, python, shell
 from .base import StepKind, WithCheck
 
 STEP_KINDS: dict[str, StepKind] = {}
@@ -18,7 +18,7 @@ def register(kind: StepKind) -> StepKind:
 
 for _module in (shell, python, http, approval, git, ansible):
     register(_module.KIND)
-for _kind in docker.KINDS:
+for _kind in [*docker.KINDS, *k8s.KINDS]:
     register(_kind)
 
 __all__ = ["STEP_KINDS", "StepKind", "WithCheck", "register"]
