@@ -5,6 +5,10 @@ ansible-runner starts ``ansible-playbook`` in a session of its own and, when the
 Everything the run needs — inventory, inline playbook, the unlocked SSH key, artifacts — lives in a private
 directory outside the workspace that is removed when the step ends; the workspace is the project directory,
 so a playbook checked out by a ``git`` step runs with its roles and files.
+
+Passwords (an SSH login's, a become password) are never written anywhere: ansible-playbook is started with
+``--ask-pass`` / ``--ask-become-pass`` and ansible-runner types them in at its prompts, as AWX does; ssh gets
+the login password from sshpass through a pipe (``sshpass -d<fd>``), never in a command line or a file.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -69,6 +75,33 @@ class AnsibleExecutor(Executor):
             self.credential = step_credential(ctx, str(p["credential"]), SSH_KINDS, "ansible")
         if p.get("become_credential"):
             self.become = step_credential(ctx, str(p["become_credential"]), BECOME_KINDS, "ansible become")
+        if self._login_password() and shutil.which("sshpass", path=SYSTEM_PATH) is None:
+            raise ValueError(
+                f"ansible: credential {p['credential']!r} logs in with a password, which needs sshpass on the "
+                "worker (Debian: apt-get install sshpass)"
+            )
+
+    def _login_password(self) -> str:
+        if self.credential is None or self.credential.kind != CredentialKind.USERNAME_PASSWORD:
+            return ""
+        return self.credential.get("password")
+
+    def _become_password(self) -> str:
+        if self.become is None:
+            return ""
+        return self.become.get("password") or self.become.get("secret")
+
+    def _prompt_answers(self) -> tuple[list[str], dict[str, str]]:
+        """The ``--ask-*`` flags and what ansible-runner answers at those prompts."""
+        flags: list[str] = []
+        answers: dict[str, str] = {}
+        if self._login_password():
+            flags.append("--ask-pass")
+            answers[r"^SSH password:\s*?$"] = self._login_password()
+        if self._become_password():
+            flags.append("--ask-become-pass")
+            answers[r"^BECOME password.*:\s*?$"] = self._become_password()
+        return flags, answers
 
     # --- files ---------------------------------------------------------------
 
@@ -105,8 +138,12 @@ class AnsibleExecutor(Executor):
             ANSIBLE_WORKSPACE=str(ctx.workspace),
             ANSFLOW_WORKSPACE=str(ctx.workspace),
         )
-        ssh = shlex.split(ssh_command(private, self.credential, None))[1:]
+        ssh = shlex.split(ssh_command(private, self.credential, None, batch=not self._login_password()))[1:]
         env["ANSIBLE_SSH_ARGS"] = shlex.join([*ssh, "-o", "ControlMaster=auto", "-o", "ControlPersist=60s"])
+        if self._login_password():
+            # ansible's default (SSH_ASKPASS) keeps the password in a shared-memory file that a killed run leaves
+            # behind in /dev/shm; sshpass reads it from a pipe.
+            env["ANSIBLE_SSH_PASSWORD_MECHANISM"] = "sshpass"  # noqa: S105 (a mechanism's name)
         if self.credential is not None and self.credential.get("username"):
             env["ANSIBLE_REMOTE_USER"] = self.credential.get("username")
         p = ctx.params
@@ -120,14 +157,6 @@ class AnsibleExecutor(Executor):
             env["ANSIBLE_DIFF_ALWAYS"] = "True"
         return env
 
-    def _extra_vars(self, ctx: StepContext) -> dict[str, Any]:
-        extra = dict(ctx.params.get("extra_vars") or {})
-        if self.credential is not None and self.credential.kind == CredentialKind.USERNAME_PASSWORD:
-            extra["ansible_password"] = self.credential.get("password")
-        if self.become is not None:
-            extra["ansible_become_password"] = self.become.get("password") or self.become.get("secret")
-        return extra
-
     # --- run -----------------------------------------------------------------
 
     def run(self, ctx: StepContext, sink: LogSink) -> StepResult:
@@ -135,6 +164,7 @@ class AnsibleExecutor(Executor):
         try:
             return self._run(ctx, sink, private)
         finally:
+            _close_ssh_masters(private.path / "cp")
             private.remove()
 
     def _run(self, ctx: StepContext, sink: LogSink, private: PrivateDir) -> StepResult:
@@ -148,14 +178,16 @@ class AnsibleExecutor(Executor):
                 stats.update(event.get("event_data") or {})
             return False  # nothing kept on disk: the log is the record
 
-        cmdline = (["--check"] if p.get("check") else []) + (["--diff"] if p.get("diff") else [])
+        flags, answers = self._prompt_answers()
+        cmdline = (["--check"] if p.get("check") else []) + (["--diff"] if p.get("diff") else []) + flags
         runner = ansible_runner.interface.init_runner(
             private_data_dir=str(private.path),
             project_dir=str(ctx.workspace),
             playbook=self._playbook(ctx, private),
             inventory=self._inventory(ctx, private),
             envvars=self._environment(ctx, private),
-            extravars=self._extra_vars(ctx),
+            extravars=dict(p.get("extra_vars") or {}),
+            passwords=answers or None,
             limit=p.get("limit") or None,
             tags=",".join(p.get("tags") or []) or None,
             skip_tags=",".join(p.get("skip_tags") or []) or None,
@@ -224,6 +256,18 @@ def _kill_playbook_tree() -> None:
             for process in tree:
                 with contextlib.suppress(psutil.Error):
                     process.kill()
+
+
+def _close_ssh_masters(control_dir: Path) -> None:
+    """ControlPersist masters detach from the run and would keep their logins open after the step: end them."""
+    if not control_dir.is_dir():
+        return
+    for control in control_dir.iterdir():
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["ssh", "-F", "/dev/null", "-o", f"ControlPath={control}", "-O", "exit", "ansflow-step"],
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=False,
+            )  # fmt: skip
 
 
 def _without_worker_environment(env: dict[str, str]) -> dict[str, str]:

@@ -35,10 +35,14 @@ def inside(workspace: Path, relative: str) -> Path:
     return target
 
 
-def ssh_command(private: PrivateDir, credential: StepCredential | None, known_hosts: str | None) -> str:
-    """The ``ssh`` invocation for git and ansible: batch mode, no user config, our key and known_hosts."""
+def ssh_command(
+    private: PrivateDir, credential: StepCredential | None, known_hosts: str | None, batch: bool = True
+) -> str:
+    """The ``ssh`` invocation for git and ansible: no user config, our key and known_hosts; batch mode (never a
+    prompt) unless a password is to be typed in by sshpass."""
     hosts_file = private.write("known_hosts", known_hosts or "")
-    argv = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={hosts_file}",
+    argv = ["ssh", "-F", "/dev/null", *(["-o", "BatchMode=yes"] if batch else []),
+            "-o", f"UserKnownHostsFile={hosts_file}",
             "-o", "StrictHostKeyChecking=" + ("yes" if known_hosts else "accept-new")]  # fmt: skip
     if credential is not None and credential.kind == CredentialKind.SSH_KEY:
         key = private.write("id_key", unlocked_private_key(credential.get("private_key"), credential.get("passphrase")))

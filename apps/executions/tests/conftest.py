@@ -12,7 +12,8 @@ from .realparts import DockerParts, SshServer, make_repository
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    """A real sshd on 127.0.0.1 that lets root in with ``private_key`` (or ``encrypted_key`` + ``passphrase``)."""
+    """A real sshd on 127.0.0.1 that lets root in with ``private_key`` (or ``encrypted_key`` + ``passphrase``)
+    and the session's test account ``login`` with its password (``become`` is a second account to su to)."""
     server = SshServer(tmp_path_factory.mktemp("sshd"))
     server.start()
     yield server

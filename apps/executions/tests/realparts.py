@@ -7,10 +7,13 @@ directory, and is stopped by pid.
 from __future__ import annotations
 
 import os
+import pwd
+import re
+import secrets
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ansflow.testing import ManagedProcess, free_port, output_dir, wait_until
@@ -44,9 +47,43 @@ def keygen(path: Path, passphrase: str = "") -> str:
     return path.read_text()
 
 
+_TEST_USER = re.compile(r"^ansflow-[lb](\d+)$")
+
+
+@dataclass
+class TestUser:
+    """A throwaway local account with a random password, made for one test session and deleted after it."""
+
+    name: str
+    password: str = field(default_factory=lambda: "pw-" + secrets.token_urlsafe(18))
+
+    @property
+    def home(self) -> Path:
+        return Path(pwd.getpwnam(self.name).pw_dir)
+
+    def create(self) -> None:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", self.name], check=True, capture_output=True)
+        # chpasswd reads the password on stdin, so it never shows in a process list.
+        subprocess.run(["chpasswd"], input=f"{self.name}:{self.password}\n", text=True, check=True)
+
+    def delete(self) -> None:
+        # --force: an ssh session that a ControlPersist master keeps open may still belong to the account.
+        subprocess.run(["userdel", "--force", "--remove", self.name], check=False, capture_output=True)
+
+
+def _remove_stale_test_users() -> None:
+    """Accounts a killed test session left behind (their session's pid is gone)."""
+    for entry in pwd.getpwall():
+        found = _TEST_USER.match(entry.pw_name)
+        if found and not os.path.exists(f"/proc/{found.group(1)}"):
+            TestUser(entry.pw_name).delete()
+
+
 @dataclass
 class SshServer:
-    """sshd on 127.0.0.1 (port 2222 when free) letting root in with a throwaway key."""
+    """sshd on 127.0.0.1 (port 2222 when free) letting root in with a throwaway key, and ``login`` (a local
+    account of this session) with its password. ``become`` is a second account that ``login`` can ``su`` to
+    with that account's password. sshd runs without PAM: it checks passwords against /etc/shadow itself."""
 
     directory: Path
     port: int = 0
@@ -55,10 +92,16 @@ class SshServer:
     encrypted_key: str = ""
     passphrase: str = "correct horse battery"
     host_key_line: str = ""
+    login: TestUser = field(default_factory=lambda: TestUser(f"ansflow-l{os.getpid()}"))
+    become: TestUser = field(default_factory=lambda: TestUser(f"ansflow-b{os.getpid()}"))
 
     def start(self) -> None:
         d = self.directory
         d.mkdir(parents=True, exist_ok=True)
+        _remove_stale_test_users()
+        for user in (self.login, self.become):
+            user.delete()
+            user.create()
         keygen(d / "host_key")
         self.private_key = keygen(d / "client_key")
         self.encrypted_key = keygen(d / "client_key_enc", self.passphrase)
@@ -71,6 +114,8 @@ class SshServer:
             f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
             "AcceptEnv LANG LC_*\nSubsystem sftp internal-sftp\n"
+            # Passwords only for the session's own test account; root and everyone else stay key-only.
+            f"Match User {self.login.name}\n  PasswordAuthentication yes\n"
         )
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
@@ -88,6 +133,8 @@ class SshServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+        for user in (self.login, self.become):
+            user.delete()
 
 
 def make_repository(directory: Path) -> dict[str, str]:

@@ -310,3 +310,100 @@ def test_the_deploy_with_ansible_example_runs_green(git_repo, sshd):
     assert "    stdout: from-git-playbook web1" in log_text(execution, "deploy")
     table = log_text(execution, "recap")
     assert table[-1].split() == ["web1", "1", "1", "0", "0", "0", "0", "0"]
+
+
+def _password_inventory(sshd) -> str:
+    return f"box ansible_host=127.0.0.1 ansible_port={sshd.port} ansible_python_interpreter=/usr/bin/python3\n"
+
+
+def _leftovers_with(text: str) -> list[str]:
+    """Files that still hold ``text`` among the step's private directories and shared memory."""
+    import tempfile
+
+    places = [*Path(tempfile.gettempdir()).glob("ansflow-step-*"), Path("/dev/shm")]
+    found = []
+    for place in places:
+        for path in [place] if place.is_file() else place.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                try:
+                    if text.encode() in path.read_bytes():
+                        found.append(str(path))
+                except OSError:
+                    continue
+    return found
+
+
+ALL_COMMAND_LINES = """
+                      - name: every command line while ansible is connected
+                        ansible.builtin.shell: |
+                          for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f || true; echo; done > ~/argv.txt"""
+
+
+def _login_credential(sshd, name: str = "login", password: str | None = None) -> None:
+    credential_create(
+        actor=superuser(), project=project(), name=name, kind="username_password",
+        fields={"username": sshd.login.name, "password": password or sshd.login.password},
+    )  # fmt: skip
+
+
+def _no_trace_of(execution, passwords: list[str], command_lines: str) -> None:
+    """Not in the log, the steps' errors, a file left behind or a command line (taken while connected)."""
+    everything = "\n".join(log_text(execution)) + "".join(step.error for step in execution.steps.all())
+    assert "sshpass -d" in command_lines
+    assert "ansible-playbook" in command_lines
+    for password in passwords:
+        assert password not in everything
+        assert not _leftovers_with(password)
+        assert password not in command_lines
+
+
+def test_an_ssh_login_with_a_password_never_shows_it(sshd):
+    login = sshd.login
+    _login_credential(sshd)
+    _login_credential(sshd, "bad-login", "not-" + login.password)
+    inventory = _password_inventory(sshd)
+    execution = run(
+        pipeline_yaml(
+            "ansible-password-login",
+            f"""
+            - id: login
+              type: ansible
+              with:
+                credential: login
+                inventory_inline: "{inventory}"
+                plays:
+                  - hosts: all
+                    gather_facts: false
+                    tasks:
+                      - {{name: who, ansible.builtin.command: whoami}}{ALL_COMMAND_LINES}
+            - id: refused
+              type: ansible
+              with:
+                credential: bad-login
+                inventory_inline: "{inventory}"
+                plays: [{{hosts: all, gather_facts: false, tasks: [{{ansible.builtin.command: whoami}}]}}]
+            - id: leak
+              type: shell
+              env: {{LOGIN: {{secret: login.password}}}}
+              run: echo "login=$LOGIN"
+            """,
+            extra="credentials: [login, bad-login]\n",
+        ),
+        timeout=180,
+    )
+    assert statuses(execution) == {"login": "success", "refused": "failed", "leak": "success"}, "\n".join(
+        log_text(execution)
+    )
+    # In as the test account with its password; a wrong password is refused by sshd.
+    assert f"    stdout: {login.name}" in log_text(execution, "login")
+    assert execution.steps.get(step_id="refused").error == "ansible-playbook exited with code 4 (unreachable: box)"
+    assert any("incorrect password" in line for line in log_text(execution, "refused")), log_text(execution, "refused")
+    assert "login=***" in log_text(execution, "leak")
+    # sshpass and ssh were running when the task listed every command line.
+    _no_trace_of(execution, [login.password, "not-" + login.password], (login.home / "argv.txt").read_text())
+    # The step's ssh connections (ControlPersist masters) ended with it: no login of the account is left.
+    wait_until(
+        lambda: not any(p.info["username"] == login.name for p in psutil.process_iter(["username"])),
+        timeout=15,
+        message="the ssh sessions of the login account end",
+    )
