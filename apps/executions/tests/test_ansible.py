@@ -407,3 +407,60 @@ def test_an_ssh_login_with_a_password_never_shows_it(sshd):
         timeout=15,
         message="the ssh sessions of the login account end",
     )
+
+
+def test_become_with_su_types_the_become_password_and_never_shows_it(sshd):
+    login, target = sshd.login, sshd.become
+    _login_credential(sshd)
+    credential_create(
+        actor=superuser(), project=project(), name="become-pw", kind="username_password",
+        fields={"username": target.name, "password": target.password},
+    )  # fmt: skip
+    _secret("wrong-become", "not-" + target.password)
+    inventory = _password_inventory(sshd)
+    # su is not pipelined: ansible puts the module files in /var/tmp and lets the account read them (setfacl).
+    become = f"become: true\n                become_method: su\n                become_user: {target.name}"
+    execution = run(
+        pipeline_yaml(
+            "ansible-become",
+            f"""
+            - id: become
+              type: ansible
+              with:
+                credential: login
+                inventory_inline: "{inventory}"
+                {become}
+                become_credential: become-pw
+                plays:
+                  - hosts: all
+                    gather_facts: false
+                    tasks:
+                      - {{name: who, ansible.builtin.command: whoami}}{ALL_COMMAND_LINES}
+            - id: wrong
+              type: ansible
+              with:
+                credential: login
+                inventory_inline: "{inventory}"
+                {become}
+                become_credential: wrong-become
+                plays: [{{hosts: all, gather_facts: false, tasks: [{{ansible.builtin.command: whoami}}]}}]
+            - id: leak
+              type: shell
+              env: {{BECOME: {{secret: become-pw.password}}}}
+              run: echo "become=$BECOME"
+            """,
+            extra="credentials: [login, become-pw, wrong-become]\n",
+        ),
+        timeout=180,
+    )
+    assert statuses(execution) == {"become": "success", "wrong": "failed", "leak": "success"}, "\n".join(
+        log_text(execution)
+    )
+    # Logged in as one account, the task ran as the other: su took the become password.
+    assert f"    stdout: {target.name}" in log_text(execution, "become")
+    # A wrong become password is what su refuses.
+    assert execution.steps.get(step_id="wrong").error == "ansible-playbook exited with code 2 (failed on box)"
+    assert any("Incorrect su password" in line for line in log_text(execution, "wrong")), log_text(execution, "wrong")
+    assert "become=***" in log_text(execution, "leak")
+    passwords = [login.password, target.password, "not-" + target.password]
+    _no_trace_of(execution, passwords, (target.home / "argv.txt").read_text())
