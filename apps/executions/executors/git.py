@@ -1,19 +1,22 @@
 """``git``: init (or reuse) a repository in the workspace, fetch one ref shallowly, check it out detached.
 
 Every git command runs as its own process group (cancel and timeout kill it). Credentials never reach a
-command line: an SSH key is a file in a private directory named by ``GIT_SSH_COMMAND``; a token or password
-travels as an ``http.extraHeader`` in ``GIT_CONFIG_*`` variables. The user's and the workspace's git and
-ssh configuration are ignored, so a checked-out file cannot change how the next fetch runs.
+command line or the checkout's ``.git/config``: an SSH key is a file in a private directory named by
+``GIT_SSH_COMMAND``; a token or password is handed to git by a credential helper (set in ``GIT_CONFIG_*``
+variables) that reads it from git's environment and answers only for the repository's own host, so git
+sends it only to that server and only once it asked for it (401), never to a host it is redirected to.
+The user's and the workspace's git and ssh configuration are ignored, so a checked-out file cannot change
+how the next fetch runs.
 """
 
 from __future__ import annotations
 
-import base64
 import shlex
 import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from apps.accounts.choices import CredentialKind
 
@@ -52,12 +55,19 @@ def ssh_command(
     return shlex.join(argv)
 
 
-def _basic_header(credential: StepCredential) -> str:
+# Answers git's ``get`` for the repository's own host (git writes ``host=<name[:port]>`` on stdin) with the
+# login from the environment; other hosts, ``store`` and ``erase`` get nothing.
+CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || return 0; while read -r line; do case "$line" in host=*) host="${line#host=}";; '
+    'esac; done; test "$host" = "$ANSFLOW_GIT_HOST" || return 0; '
+    'printf "username=%s\\npassword=%s\\n" "$ANSFLOW_GIT_USERNAME" "$ANSFLOW_GIT_PASSWORD"; }; f'
+)
+
+
+def _http_login(credential: StepCredential) -> tuple[str, str]:
     if credential.kind == CredentialKind.BEARER_TOKEN:
-        user, secret = "x-access-token", credential.get("token")
-    else:
-        user, secret = credential.get("username"), credential.get("password")
-    return "Authorization: Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+        return "x-access-token", credential.get("token")  # the user name GitHub asks for; others ignore it
+    return credential.get("username"), credential.get("password")
 
 
 @register
@@ -91,11 +101,14 @@ class GitExecutor(Executor):
             GIT_ALLOW_PROTOCOL=ALLOWED_PROTOCOLS,
             GIT_SSH_COMMAND=ssh_command(private, self.credential, ctx.params.get("known_hosts")),
         )
-        config = {"advice.detachedHead": "false", "init.defaultBranch": "main"}
+        config = [("advice.detachedHead", "false"), ("init.defaultBranch", "main")]
         if self.credential is not None and self.credential.kind != CredentialKind.SSH_KEY:
-            config["http.extraHeader"] = _basic_header(self.credential)
+            env["ANSFLOW_GIT_USERNAME"], env["ANSFLOW_GIT_PASSWORD"] = _http_login(self.credential)
+            env["ANSFLOW_GIT_HOST"] = urlsplit(str(ctx.params["repository"])).netloc.rpartition("@")[2]
+            # The empty value drops any helper configured before ours (the checkout's own config included).
+            config += [("credential.helper", ""), ("credential.helper", CREDENTIAL_HELPER)]
         env["GIT_CONFIG_COUNT"] = str(len(config))
-        for index, (key, value) in enumerate(config.items()):
+        for index, (key, value) in enumerate(config):
             env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
         return env
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from .git_http import GitHttpServer
 from .realparts import DockerParts, SshServer, make_repository
 
 
@@ -24,6 +26,15 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
 def git_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A bare repository on disk: ``path`` and the commit ids ``first`` (tag v1), ``second`` (main), ``feature``."""
     return make_repository(Path(tmp_path_factory.mktemp("git")))
+
+
+@pytest.fixture(scope="session")
+def git_http(git_repo: dict[str, str]) -> Iterator[GitHttpServer]:
+    """``git_repo`` served over smart HTTP at ``url + "/repo.git"``; basic auth with ``token`` as the password."""
+    server = GitHttpServer(Path(git_repo["path"]).parent, token="tok-" + secrets.token_hex(16))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from django.conf import settings
+
+from apps.accounts.masking import variants
 from apps.accounts.models import AuditEvent
 from apps.accounts.services import credential_create
 
@@ -180,3 +184,60 @@ def test_a_wrong_host_key_or_an_unlisted_credential_fails_clearly(git_repo, sshd
     spoofed = execution.steps.get(step_id="spoofed")
     assert spoofed.status == "failed"
     assert any("Host key verification failed" in line for line in log_text(execution, "spoofed"))
+
+
+def test_fetches_over_http_with_a_token_kept_out_of_the_log_the_config_and_command_lines(git_repo, git_http):
+    actor = superuser()
+    credential_create(
+        actor=actor, project=project(), name="git-token", kind="bearer_token", fields={"token": git_http.token}
+    )
+    credential_create(
+        actor=actor, project=project(), name="git-wrong", kind="bearer_token", fields={"token": "x" + git_http.token}
+    )
+    url = f"{git_http.url}/repo.git"
+    execution = run(
+        pipeline_yaml(
+            "git-http-token",
+            f"""
+            - id: checkout
+              type: git
+              with: {{repository: "{url}", ref: feature, credential: git-token, path: src}}
+            - id: denied
+              type: git
+              needs: [checkout]
+              with: {{repository: "{url}", credential: git-wrong, path: denied}}
+            - id: anonymous
+              type: git
+              needs: [checkout]
+              with: {{repository: "{url}", path: anonymous}}
+            - id: look
+              type: shell
+              needs: [checkout]
+              run: git -C src log --format=%s -1 && git -C src remote -v
+            """,
+            extra="credentials: [git-token, git-wrong]\n",
+        )
+    )
+    assert statuses(execution) == {
+        "checkout": "success",
+        "denied": "failed",
+        "anonymous": "failed",
+        "look": "success",
+    }, log_text(execution)
+    assert execution.steps.get(step_id="checkout").outputs["commit"] == git_repo["feature"]
+    assert "feature" in log_text(execution, "look")
+    assert f"origin\t{url} (fetch)" in log_text(execution, "look")
+    # git sent the token only when the server asked for it (401), and got in with it.
+    assert not git_http.requests[0].authorised
+    assert any(request.authorised and request.method == "POST" for request in git_http.requests)
+    assert execution.steps.get(step_id="denied").error == "git fetch failed (exit 128)"
+    assert any(f"fatal: Authentication failed for '{url}/'" in line for line in log_text(execution, "denied"))
+    tokens = variants(git_http.token) | variants("x" + git_http.token)
+    text = "\n".join(log_text(execution))
+    assert not [form for form in tokens if form in text]
+    # Nothing of it is left in the checkout's git config, nor was it in any command line while git fetched.
+    workspace = Path(settings.WORKSPACES_DIR) / str(execution.pk)
+    for config in (workspace / "src" / ".git" / "config", workspace / "denied" / ".git" / "config"):
+        assert not [form for form in tokens if form in config.read_text()]
+    assert any("git" in line and "repo.git" in line for line in git_http.command_lines), git_http.command_lines
+    assert not [form for form in tokens if any(form in line for line in git_http.command_lines)]
