@@ -141,7 +141,10 @@ class ProjectPolicy(Policy):
         required = self.actions[action]
         if required == SUPERUSER:
             return queryset.none()
-        return queryset.filter(**{f"{self.lookup}__in": member_project_ids(user, required)})
+        # The ids as a list, not a subquery: MariaDB plans `IN (subquery)` as a semi-join that sorts the
+        # whole table before LIMIT (1.5 s for a page of 100,000 executions); with the ids it walks the index.
+        ids = list(member_project_ids(user, required).values_list("project_id", flat=True))
+        return queryset.filter(**{f"{self.lookup}__in": ids})
 
 
 _registry: dict[type[Model], Policy] = {}
@@ -208,17 +211,20 @@ def has_perm(user: Any, action: str, obj: Any) -> bool:
     return _decide(user, action, obj, {})
 
 
-def user_capabilities(user: Any, obj: Any) -> dict[str, bool]:
-    """Every registered action of ``obj``'s model mapped to whether ``user`` may do it (one role lookup)."""
+def user_capabilities(user: Any, obj: Any, memo: dict[Any, Any] | None = None) -> dict[str, bool]:
+    """Every registered action of ``obj``'s model mapped to whether ``user`` may do it (one role lookup).
+
+    Pass the same ``memo`` (a dict, for one user) for every row of a list: one role lookup per project.
+    """
     policy = policy_for(obj.__class__)
     if policy is None:
         return {}
-    memo: dict[Any, Any] = {}
+    memo = {} if memo is None else memo
     return {action: _decide(user, action, obj, memo) for action in policy.actions}
 
 
 def restrict(queryset: QuerySet[Any], user: Any, action: str) -> QuerySet[Any]:
-    """``queryset`` narrowed to the rows ``user`` may do ``action`` on, in the same single query."""
+    """``queryset`` narrowed to the rows ``user`` may do ``action`` on (one query for the project ids)."""
     policy = policy_for(queryset.model)
     if not _authenticated(user) or policy is None or action not in policy.actions:
         return queryset.none()

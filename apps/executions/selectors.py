@@ -10,6 +10,7 @@ from django.db.models.functions import TruncDate
 
 from apps.accounts.choices import Role
 from apps.accounts.permissions import project_roles, restrict
+from apps.pipelines.models import PipelineVersion
 
 from .choices import ExecutionStatus, StepStatus
 from .models import Approval, Execution, LogLine, StepExecution
@@ -83,8 +84,17 @@ def log_search(execution_id: int, query: str, step: str | None, limit: int) -> l
 
 
 def execution_list() -> QuerySet[Execution]:
-    """Executions for lists: pipeline, project and actor joined; the frozen version (a large spec) left out."""
-    return Execution.objects.select_related("pipeline", "project", "actor").order_by("-id")
+    """Executions for lists, newest first, with their pipeline, project, actor and version number.
+
+    The related rows are fetched by a second query per relation, not joined: with the joins, MariaDB's
+    optimizer starts from the small project table and sorts every execution row (with the version's
+    large spec) in a temporary table before applying LIMIT, 1.4 s at 100,000 runs. Alone, the page is a
+    backward walk of the primary key. The version is read without its spec.
+    """
+    versions = PipelineVersion.objects.only("id", "number", "pipeline_id")
+    return Execution.objects.prefetch_related(
+        "pipeline", "project", "actor", Prefetch("version", queryset=versions)
+    ).order_by("-id")
 
 
 def execution_page(execution_id: int) -> Execution:

@@ -123,14 +123,15 @@ def test_team_membership_gives_its_role_and_the_highest_role_wins(project):
     assert list(restrict(Project.objects.all(), user, "delete")) == [project]
 
 
-def test_restrict_is_one_query_whatever_the_number_of_projects(django_assert_num_queries):
+def test_restrict_is_two_queries_whatever_the_number_of_projects(django_assert_num_queries):
+    # The member project ids, then the rows filtered by that list (no subquery for MariaDB to mis-plan).
     user = UserFactory()
     team = TeamFactory(members=[user])
     for n in range(6):
         project = ProjectFactory(slug=f"p{n}")
         MembershipFactory(project=project, user=user if n % 2 else None, team=None if n % 2 else team, role="viewer")
         CredentialFactory(project=project)
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         names = [c.project.slug for c in restrict(Credential.objects.select_related("project"), user, "view")]
     assert sorted(names) == [f"p{n}" for n in range(6)]
 

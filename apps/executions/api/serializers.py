@@ -49,7 +49,11 @@ class ExecutionSerializer(serializers.ModelSerializer[Execution]):
 
     def get_user_capabilities(self, obj: Any) -> dict[str, bool]:
         request = self.context.get("request")
-        return user_capabilities(request.user, obj) if request is not None else {}
+        if request is None:
+            return {}
+        # One memo for every row of the list: one role lookup per project, not one per execution.
+        memo: dict[Any, Any] = self.context.setdefault("permission_memo", {})
+        return user_capabilities(request.user, obj, memo)
 
 
 class ExecutionDetailSerializer(ExecutionSerializer):

@@ -105,7 +105,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     ordering_fields = ["id", "number", "created_at", "started_at", "finished_at", "status"]
 
     def get_queryset(self) -> QuerySet[Execution]:
-        queryset = selectors.executions()
+        queryset = selectors.execution_list() if self.action == "list" else selectors.executions()
         if self.action == "retrieve":
             steps = StepExecution.objects.order_by("position").prefetch_related(
                 Prefetch("approvals", queryset=Approval.objects.select_related("user"))
