@@ -2,7 +2,7 @@
 
 import importlib
 
-MODULES = ["shell", "python", "http", "git", "ansible", "docker"]
+MODULES = ["shell", "python", "http", "git", "ansible", "docker", "k8s_apply", "k8s_delete", "k8s_rollout"]
 
 
 def load_all() -> None:

@@ -175,6 +175,11 @@ class KubeStep(Executor):
 
     # -- waiting, timeout and cancel --------------------------------------------------------------------
 
+    def checkpoint(self) -> None:
+        """Raises :class:`Stopped` once the step is canceled or out of time (call between requests)."""
+        if self.stop.is_set():
+            raise Stopped
+
     def pause(self, seconds: float) -> None:
         """Sleep, but no longer than the step may run; raises :class:`Stopped` on cancel or timeout."""
         if self.stop.wait(seconds):
