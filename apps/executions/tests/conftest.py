@@ -10,6 +10,7 @@ import pytest
 
 from .git_http import GitHttpServer
 from .realparts import DockerParts, SshServer, make_repository
+from .tls_dockerd import TlsDockerd
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +45,12 @@ def docker_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerPar
     parts.start()
     yield parts
     parts.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsDockerd]:
+    """Debian's dockerd on tcp://127.0.0.1:<port> with ``--tlsverify``, and its CA and client certificates."""
+    server = TlsDockerd(tmp_path_factory.mktemp("dockerd"))
+    server.start()
+    yield server
+    server.stop()
