@@ -21,6 +21,8 @@ from apps.k8s_integration.clusters.kube import ClusterError, describe
 from apps.k8s_integration.models import Cluster
 
 FIELD_MANAGER = "ansflow"
+# What k8s.rollout changes (restart, undo) is recorded under its own manager, as kubectl's "kubectl-rollout".
+ROLLOUT_MANAGER = "ansflow-rollout"
 REQUEST_TIMEOUT = 30
 
 
@@ -139,11 +141,11 @@ class Kube:
         query += [("fieldSelector", fields)] if fields else []
         return list(self.request("GET", resource.path(namespace), query=query)[1].get("items") or [])
 
-    def patch(self, resource: Resource, namespace: str | None, name: str, body: Any, content_type: str) -> Any:
-        query = [("fieldManager", FIELD_MANAGER)]
-        return self.request("PATCH", resource.path(namespace, name), body=body, query=query, content_type=content_type)[
-            1
-        ]
+    def patch(
+        self, resource: Resource, namespace: str | None, name: str, body: Any, content_type: str, manager: str
+    ) -> Any:
+        path, query = resource.path(namespace, name), [("fieldManager", manager)]
+        return self.request("PATCH", path, body=body, query=query, content_type=content_type)[1]
 
     def delete(self, resource: Resource, namespace: str | None, name: str, propagation: str) -> bool:
         """Asks for the deletion; False when the object was not there."""

@@ -9,6 +9,7 @@ within the step's timeout; when one fails or time runs out, its events and its f
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kubernetes import client as k8s
@@ -17,10 +18,12 @@ from apps.k8s_integration.clusters.kube import ClusterError
 
 from ..choices import StepStatus
 from .base import StepContext, StepResult, register
-from .k8s_api import Kube, Resource
+from .k8s_api import ROLLOUT_MANAGER, Kube, Resource
 from .k8s_common import KubeStep
 from .k8s_manifests import load_objects
 from .k8s_wait import wait_ready
+
+_CONFLICT = re.compile(r'conflict with "([^"]+)"')
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -77,9 +80,7 @@ class K8sApplyExecutor(KubeStep):
                 resource = kube.resource(obj["apiVersion"], obj["kind"])
                 namespace = object_namespace(resource, obj, self.target.namespace)
                 self.checkpoint()
-                created, stored = kube.apply(
-                    resource, with_protocols(obj), namespace or "", force=bool(ctx.params.get("force"))
-                )
+                created, stored = self.apply(kube, resource, with_protocols(obj), namespace or "", ctx)
             except ClusterError as exc:
                 return StepResult(StepStatus.FAILED, error=self.masked(f"{obj['kind']} {name}: {exc}"))
             self.say(f"{resource.describe(name)} {'created' if created else 'configured'}")
@@ -93,3 +94,18 @@ class K8sApplyExecutor(KubeStep):
             if failure:
                 return StepResult(StepStatus.FAILED, outputs=outputs, error=self.masked(failure))
         return StepResult(StepStatus.SUCCESS, exit_code=0, outputs=outputs)
+
+    def apply(
+        self, kube: Kube, resource: Resource, obj: dict[str, Any], namespace: str, ctx: StepContext
+    ) -> tuple[bool, Any]:
+        """Server-side apply; fields last changed by a k8s.rollout step (an undo, say) go back to the manifests'
+        values, while a conflict with anybody else fails unless ``force``."""
+        force = bool(ctx.params.get("force"))
+        try:
+            return kube.apply(resource, obj, namespace, force=force)
+        except ClusterError as exc:
+            managers = set(_CONFLICT.findall(str(exc))) if exc.status == 409 else set()
+            if managers != {ROLLOUT_MANAGER}:
+                raise
+        self.say(f"{resource.describe(obj['metadata']['name'])}: taking over fields a k8s.rollout step changed")
+        return kube.apply(resource, obj, namespace, force=True)

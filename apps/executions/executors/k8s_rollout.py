@@ -18,7 +18,7 @@ from apps.k8s_integration.clusters.kube import ClusterError
 
 from ..choices import StepStatus
 from .base import StepContext, StepResult, register
-from .k8s_api import Kube, Resource, selector_text
+from .k8s_api import ROLLOUT_MANAGER, Kube, Resource, selector_text
 from .k8s_common import KubeStep
 from .k8s_wait import progress, wait_ready
 
@@ -101,7 +101,11 @@ class K8sRolloutExecutor(KubeStep):
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
         self.checkpoint()
-        return dict(kube.patch(deployments, self.namespace, name, patch, "application/strategic-merge-patch+json"))
+        return dict(
+            kube.patch(
+                deployments, self.namespace, name, patch, "application/strategic-merge-patch+json", ROLLOUT_MANAGER
+            )
+        )
 
     def _undo(
         self, kube: Kube, deployments: Resource, deployment: dict[str, Any], to_revision: int
@@ -128,7 +132,7 @@ class K8sRolloutExecutor(KubeStep):
             {"op": "replace", "path": "/metadata/annotations", "value": annotations},
         ]
         self.checkpoint()
-        updated = kube.patch(deployments, self.namespace, name, patch, "application/json-patch+json")
+        updated = kube.patch(deployments, self.namespace, name, patch, "application/json-patch+json", ROLLOUT_MANAGER)
         return dict(updated), f"rolled back to revision {_revision(target)}"
 
     def _revision_set(self, kube: Kube, deployment: dict[str, Any], to_revision: int) -> dict[str, Any]:

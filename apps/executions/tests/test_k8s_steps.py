@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from kubernetes import client
 
 from ansflow.testing import wait_until
 from apps.executions.models import Execution
@@ -141,6 +142,13 @@ def test_rollout_undo_restart_and_status(kube: KubeCluster, kube_namespace: str)
   type: k8s.rollout
   needs: [restart]
   with: {{cluster: kube, deployment: app, action: status}}
+- id: v3
+  type: k8s.apply
+  needs: [status]
+  with:
+    cluster: kube
+    manifests: |
+{block(version(3), 6)}
 """
     execution = run(pipeline_yaml("k8s-rollout", steps), timeout=300)
     assert execution.status == "success", "\n".join(log_text(execution))
@@ -151,11 +159,42 @@ def test_rollout_undo_restart_and_status(kube: KubeCluster, kube_namespace: str)
     status = log_text(execution, "status")
     assert status[0] == first_line(kube, kube_namespace)
     assert "deployment.apps/app rolled out (1 of 1 replicas available)" in status
+    # The undo changed fields the manifests set; applying them again takes those fields back.
+    assert "deployment.apps/app: taking over fields a k8s.rollout step changed" in log_text(execution, "v3")
     deployment = read(kube, "Deployment", kube_namespace, "app")
     template = deployment.spec.template
-    assert [(env.name, env.value) for env in template.spec.containers[0].env] == [("VERSION", "1")]
+    assert [(env.name, env.value) for env in template.spec.containers[0].env] == [("VERSION", "3")]
     assert "kubectl.kubernetes.io/restartedAt" in template.metadata.annotations
+    assert deployment.metadata.annotations["deployment.kubernetes.io/revision"] == "5"
     assert deployment.status.updated_replicas == deployment.status.ready_replicas == 1
+
+
+def test_a_field_another_manager_changed_conflicts_unless_forced(kube: KubeCluster, kube_namespace: str) -> None:
+    def config(value: str, force: bool = False) -> str:
+        return pipeline_yaml(
+            f"k8s-conflict-{value}",
+            f"""\
+- id: apply
+  type: k8s.apply
+  with:
+    cluster: kube
+    force: {str(force).lower()}
+    manifests: {{apiVersion: v1, kind: ConfigMap, metadata: {{name: shared}}, data: {{v: "{value}"}}}}
+""",
+        )
+
+    assert run(config("1")).status == "success"
+    with kube.admin_api() as api:
+        client.CoreV1Api(api).patch_namespaced_config_map(
+            "shared", kube_namespace, {"data": {"v": "by-hand"}}, field_manager="someone"
+        )
+    refused = run(config("2")).steps.get(step_id="apply")
+    assert refused.status == "failed"
+    assert refused.error.startswith(f"ConfigMap shared: cluster kube ({kube.server}) answered 409: Apply failed")
+    assert 'conflict with "someone"' in refused.error
+    assert read(kube, "ConfigMap", kube_namespace, "shared").data == {"v": "by-hand"}
+    assert run(config("3", force=True)).status == "success"
+    assert read(kube, "ConfigMap", kube_namespace, "shared").data == {"v": "3"}
 
 
 def test_undo_without_a_previous_revision_says_so(kube: KubeCluster, kube_namespace: str) -> None:
