@@ -88,10 +88,23 @@ _MANIFESTS = {
 }
 _PATH = {"type": "string", "minLength": 1, "description": "A manifest file or a directory of them in the workspace."}
 _TEMPLATE = {"type": "boolean", "default": False, "description": "Render the files of `path` with expressions."}
+_WHERE = {"cluster": _CLUSTER, "namespace": _NAMESPACE}
+_SOURCES = {"manifests": _MANIFESTS, "path": _PATH, "template": _TEMPLATE}
 
 
 def _is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
+
+
+def _sources(with_: dict[str, Any]) -> dict[str, Any]:
+    """The normalised cluster, namespace and manifest source keys."""
+    return {
+        "cluster": with_.get("cluster"),
+        "namespace": with_.get("namespace"),
+        "manifests": with_.get("manifests"),
+        "path": with_.get("path"),
+        "template": bool(with_.get("template", False)),
+    }
 
 
 def _check_sources(with_: dict[str, Any], check: WithCheck) -> None:
@@ -122,11 +135,8 @@ APPLY_SCHEMA: dict[str, Any] = {
     "required": ["cluster"],
     "additionalProperties": False,
     "properties": {
-        "cluster": _CLUSTER,
-        "namespace": _NAMESPACE,
-        "manifests": _MANIFESTS,
-        "path": _PATH,
-        "template": _TEMPLATE,
+        **_WHERE,
+        **_SOURCES,
         "wait": {
             "enum": [True, False, "rollout"],
             "default": True,
@@ -143,11 +153,7 @@ def normalise_apply(with_: dict[str, Any], check: WithCheck) -> dict[str, Any]:
         check.error((), "set exactly one of `manifests` (inline objects) or `path` (files in the workspace)")
     _check_sources(with_, check)
     return {
-        "cluster": with_.get("cluster"),
-        "namespace": with_.get("namespace"),
-        "manifests": with_.get("manifests"),
-        "path": with_.get("path"),
-        "template": bool(with_.get("template", False)),
+        **_sources(with_),
         "wait": with_.get("wait", True) is not False,
         "force": bool(with_.get("force", False)),
     }
@@ -158,11 +164,8 @@ DELETE_SCHEMA: dict[str, Any] = {
     "required": ["cluster"],
     "additionalProperties": False,
     "properties": {
-        "cluster": _CLUSTER,
-        "namespace": _NAMESPACE,
-        "manifests": _MANIFESTS,
-        "path": _PATH,
-        "template": _TEMPLATE,
+        **_WHERE,
+        **_SOURCES,
         "kind": {"type": "string", "pattern": "^[A-Z][A-Za-z0-9]*$", "x-error": "a kind such as Deployment"},
         "api_version": {"type": "string", "minLength": 1, "description": "Needed for kinds not built in."},
         "name": {"type": "string", "minLength": 1},
@@ -190,11 +193,7 @@ def normalise_delete(with_: dict[str, Any], check: WithCheck) -> dict[str, Any]:
                 check.error((key,), "only applies with `kind`")
     _check_sources(with_, check)
     return {
-        "cluster": with_.get("cluster"),
-        "namespace": with_.get("namespace"),
-        "manifests": with_.get("manifests"),
-        "path": with_.get("path"),
-        "template": bool(with_.get("template", False)),
+        **_sources(with_),
         "kind": with_.get("kind"),
         "api_version": with_.get("api_version"),
         "name": with_.get("name"),
@@ -210,8 +209,7 @@ ROLLOUT_SCHEMA: dict[str, Any] = {
     "required": ["cluster", "deployment", "action"],
     "additionalProperties": False,
     "properties": {
-        "cluster": _CLUSTER,
-        "namespace": _NAMESPACE,
+        **_WHERE,
         "deployment": {"type": "string", "minLength": 1, "description": "The Deployment's name."},
         "action": {"enum": ACTIONS},
         "to_revision": {"type": "integer", "minimum": 1, "description": "undo: the revision to go back to."},
