@@ -62,6 +62,16 @@ def block(text: str, spaces: int) -> str:
     return textwrap.indent(text, " " * spaces).rstrip("\n")
 
 
+def apply_step(step_id: str, manifests: str, *, options: str = "") -> str:
+    """A k8s.apply step on cluster ``kube`` with ``manifests`` as a block scalar, in steps written from column 0;
+    ``options`` are more step keys (``needs: [a]``, ``timeout: 15s``), one per line."""
+    extra = "".join(f"  {line}\n" for line in options.splitlines() if line.strip())
+    return (
+        f"- id: {step_id}\n  type: k8s.apply\n{extra}  with:\n    cluster: kube\n    manifests: |\n"
+        f"{block(manifests, 6)}\n"
+    )
+
+
 def read(kube: KubeCluster, kind: str, namespace: str, name: str) -> Any:
     """The object as the cluster has it now, or None."""
     with kube.admin_api() as api:

@@ -11,7 +11,7 @@ from apps.executions.services import execution_cancel
 from apps.k8s_integration.tests.cluster import KubeCluster
 
 from .helpers import log_text, pipeline_yaml, run, start, statuses, superuser, wait_done
-from .kube_helpers import block, deployment_yaml, project_cluster, read
+from .kube_helpers import apply_step, deployment_yaml, project_cluster, read
 
 pytestmark = [pytest.mark.k8s, pytest.mark.django_db(transaction=True)]
 
@@ -53,13 +53,7 @@ def web_stack(image: str) -> str:
 
 def test_apply_configmap_deployment_service_and_wait_for_the_rollout(kube: KubeCluster, kube_namespace: str) -> None:
     steps = f"""\
-- id: deploy
-  type: k8s.apply
-  timeout: 3m
-  with:
-    cluster: kube
-    manifests: |
-{block(web_stack(kube.busybox_image), 6)}
+{apply_step("deploy", web_stack(kube.busybox_image), options="timeout: 3m")}
 - id: report
   type: shell
   needs: [deploy]
@@ -93,14 +87,7 @@ def test_apply_configmap_deployment_service_and_wait_for_the_rollout(kube: KubeC
 
 def test_a_broken_manifest_fails_with_the_servers_422_message(kube: KubeCluster, kube_namespace: str) -> None:
     broken = deployment_yaml("broken", kube.busybox_image).replace("replicas: 1", "replicas: -1")
-    steps = f"""\
-- id: deploy
-  type: k8s.apply
-  with:
-    cluster: kube
-    manifests: |
-{block(broken, 6)}
-"""
+    steps = apply_step("deploy", broken)
     execution = run(pipeline_yaml("k8s-broken", steps), timeout=120)
     deploy = execution.steps.get(step_id="deploy")
     assert deploy.status == "failed"
@@ -117,19 +104,8 @@ def test_rollout_undo_restart_and_status(kube: KubeCluster, kube_namespace: str)
         return deployment_yaml("app", kube.busybox_image, env=f"{{name: VERSION, value: '{number}'}}")
 
     steps = f"""\
-- id: v1
-  type: k8s.apply
-  with:
-    cluster: kube
-    manifests: |
-{block(version(1), 6)}
-- id: v2
-  type: k8s.apply
-  needs: [v1]
-  with:
-    cluster: kube
-    manifests: |
-{block(version(2), 6)}
+{apply_step("v1", version(1))}
+{apply_step("v2", version(2), options="needs: [v1]")}
 - id: undo
   type: k8s.rollout
   needs: [v2]
@@ -142,14 +118,7 @@ def test_rollout_undo_restart_and_status(kube: KubeCluster, kube_namespace: str)
   type: k8s.rollout
   needs: [restart]
   with: {{cluster: kube, deployment: app, action: status}}
-- id: v3
-  type: k8s.apply
-  needs: [status]
-  with:
-    cluster: kube
-    manifests: |
-{block(version(3), 6)}
-"""
+{apply_step("v3", version(3), options="needs: [status]")}"""
     execution = run(pipeline_yaml("k8s-rollout", steps), timeout=300)
     assert execution.status == "success", "\n".join(log_text(execution))
     outputs = {step.step_id: step.outputs for step in execution.steps.all()}
@@ -199,12 +168,7 @@ def test_a_field_another_manager_changed_conflicts_unless_forced(kube: KubeClust
 
 def test_undo_without_a_previous_revision_says_so(kube: KubeCluster, kube_namespace: str) -> None:
     steps = f"""\
-- id: v1
-  type: k8s.apply
-  with:
-    cluster: kube
-    manifests: |
-{block(deployment_yaml("solo", kube.busybox_image), 6)}
+{apply_step("v1", deployment_yaml("solo", kube.busybox_image))}
 - id: undo
   type: k8s.rollout
   needs: [v1]
@@ -290,15 +254,7 @@ spec:
         - {{name: main, image: {kube.busybox_image}, imagePullPolicy: Never,
             command: ["sh", "-c", "echo job-says-boom; exit 3"]}}
 """
-    steps = f"""\
-- id: job
-  type: k8s.apply
-  timeout: 3m
-  with:
-    cluster: kube
-    manifests: |
-{block(job, 6)}
-"""
+    steps = apply_step("job", job, options="timeout: 3m")
     execution = run(pipeline_yaml("k8s-job-fails", steps), timeout=240)
     step = execution.steps.get(step_id="job")
     assert step.status == "failed", "\n".join(log_text(execution))
@@ -310,15 +266,7 @@ spec:
 
 
 def test_a_rollout_that_cannot_finish_times_out_with_diagnostics(kube: KubeCluster) -> None:
-    steps = f"""\
-- id: deploy
-  type: k8s.apply
-  timeout: 15s
-  with:
-    cluster: kube
-    manifests: |
-{block(deployment_yaml("stuck", "localhost/not-there:1"), 6)}
-"""
+    steps = apply_step("deploy", deployment_yaml("stuck", "localhost/not-there:1"), options="timeout: 15s")
     execution = run(pipeline_yaml("k8s-stuck", steps), timeout=120)
     step = execution.steps.get(step_id="deploy")
     assert (step.status, step.error) == ("timed_out", "timed out after 15 s")
@@ -329,14 +277,7 @@ def test_a_rollout_that_cannot_finish_times_out_with_diagnostics(kube: KubeClust
 
 
 def test_cancel_stops_the_wait(kube: KubeCluster) -> None:
-    steps = f"""\
-- id: deploy
-  type: k8s.apply
-  with:
-    cluster: kube
-    manifests: |
-{block(deployment_yaml("forever", "localhost/not-there:1"), 6)}
-"""
+    steps = apply_step("deploy", deployment_yaml("forever", "localhost/not-there:1"))
     execution = start(pipeline_yaml("k8s-cancel", steps))
     wait_until(
         lambda: "waiting for deployment.apps/forever" in log_text(execution, "deploy"),
