@@ -64,6 +64,19 @@ class LogSink:
 
     # --- input ---------------------------------------------------------------
 
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        """Mask these too from now on: credentials an executor looked up for the step (a registry's password,
+        say) that the pipeline's ``credentials`` list does not name. Text held back for a possible secret split
+        across chunks is masked with them as well."""
+        new = [s for s in secrets if s and s not in self.secrets]
+        if not new:
+            return
+        self.secrets.extend(new)
+        for stream, old in list(self._maskers.items()):
+            masker = StreamMasker(self.secrets)
+            masker.buffer = old.buffer
+            self._maskers[stream] = masker
+
     def write_chunk(self, stream: str, chunk: bytes) -> None:
         """A chunk read from a pipe: a whole line, or part of one longer than the read limit."""
         text = chunk.decode("utf-8", errors="replace")

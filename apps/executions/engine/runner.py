@@ -16,6 +16,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from ansflow.logging import engine_context
+from apps.accounts.masking import mask
 from apps.pipelines.spec import STEP_KINDS, ExpressionError, render_template, render_value
 
 from ..choices import LogStream, StepStatus
@@ -122,10 +123,15 @@ def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResul
             states = step_states(execution.pk, plan.ancestors[step.step_id])
             ctx = _context(execution, step, plan.spec, spec, states, secrets.env, secrets.values)
             executor = executor_for(step.kind)
-            executor.prepare(ctx)
+            try:
+                executor.prepare(ctx)
+            finally:
+                # What the executor decrypted for the step (a registry's or an SSH credential) is masked in
+                # every line and error of the step, whether or not the pipeline's credentials list names it.
+                sink.add_secrets(ctx.secrets)
         except (ExpressionError, LookupError, ValueError) as exc:
             sink.write(LogStream.SYSTEM, f"cannot start {step.step_id}: {exc}")
-            return StepResult(StepStatus.FAILED, error=str(exc))
+            return StepResult(StepStatus.FAILED, error=mask(str(exc), sink.secrets))
         watchdog = Watchdog(step.pk, step.attempt, executor)
         watchdog.start()
         try:
@@ -138,6 +144,8 @@ def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResul
             watchdog.join()
         if result.status in (StepStatus.SUCCESS, StepStatus.FAILED):
             result = _collect_outputs(ctx, spec, outputs, result)
+        if result.error:
+            result.error = mask(result.error, sink.secrets)
         if result.error and result.status != StepStatus.SUCCESS:
             sink.write(LogStream.SYSTEM, f"{step.step_id}: {result.error}")
         return result

@@ -21,7 +21,6 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.utils import parse_repository_tag
 
-from apps.accounts.masking import mask
 from apps.k8s_integration.docker_client import DockerUnavailable, docker_client
 from apps.k8s_integration.models import DockerHost, Registry
 
@@ -52,7 +51,6 @@ class DockerStep(Executor):
         self.client: docker.DockerClient | None = None
         self.canceled = threading.Event()
         self.timed_out = threading.Event()
-        self.secrets: list[str] = []
         self.sink: LogSink | None = None
 
     def prepare(self, ctx: StepContext) -> None:
@@ -79,7 +77,7 @@ class DockerStep(Executor):
 
     def say(self, stream: str, text: str) -> None:
         assert self.sink is not None
-        self.sink.write(stream, mask(text, self.secrets) if self.secrets else text)
+        self.sink.write(stream, text)  # the sink masks the step's credentials, the registry's included
 
     def connect(self, ctx: StepContext) -> AbstractContextManager[docker.DockerClient]:
         assert self.host is not None
@@ -89,7 +87,6 @@ class DockerStep(Executor):
 
     def run(self, ctx: StepContext, sink: LogSink) -> StepResult:
         self.sink = sink
-        self.secrets = list(ctx.secrets)
         if self.skip_reason:
             sink.write(LogStream.SYSTEM, self.skip_reason)
             return StepResult(StepStatus.SKIPPED, error=self.skip_reason)
@@ -102,10 +99,10 @@ class DockerStep(Executor):
                 self.client = client
                 result = self.perform(ctx, client)
         except DockerUnavailable as exc:
-            return StepResult(StepStatus.FAILED, error=mask(str(exc), self.secrets))
+            return StepResult(StepStatus.FAILED, error=str(exc))
         except (Stopped, DockerException, requests.RequestException) as exc:
             if not (self.canceled.is_set() or self.timed_out.is_set()):
-                return StepResult(StepStatus.FAILED, error=mask(f"Docker API error: {exc}", self.secrets))
+                return StepResult(StepStatus.FAILED, error=f"Docker API error: {exc}")
             result = StepResult(StepStatus.FAILED)
         finally:
             if timer is not None:
@@ -172,7 +169,7 @@ class DockerBuildExecutor(DockerStep):
             if "error" in chunk or "errorDetail" in chunk:
                 message = chunk.get("error") or (chunk.get("errorDetail") or {}).get("message", "")
                 self.say(LogStream.STDERR, message)
-                return StepResult(StepStatus.FAILED, error=mask(f"build failed: {message.strip()}", self.secrets))
+                return StepResult(StepStatus.FAILED, error=f"build failed: {message.strip()}")
             if isinstance(chunk.get("aux"), dict) and chunk["aux"].get("ID"):
                 image_id = chunk["aux"]["ID"]
             text = chunk.get("stream") or chunk.get("status") or ""
@@ -229,7 +226,7 @@ class DockerPushExecutor(DockerStep):
             if "error" in chunk or "errorDetail" in chunk:
                 message = chunk.get("error") or (chunk.get("errorDetail") or {}).get("message", "")
                 self.say(LogStream.STDERR, message)
-                return StepResult(StepStatus.FAILED, error=mask(f"push failed: {message.strip()}", self.secrets))
+                return StepResult(StepStatus.FAILED, error=f"push failed: {message.strip()}")
             text = str(chunk.get("status") or "") + (f" {chunk['progress']}" if chunk.get("progress") else "")
             found = _DIGEST.search(text) or _DIGEST.search(str((chunk.get("aux") or {}).get("Digest", "")))
             digest = found.group(1) if found else (chunk.get("aux") or {}).get("Digest") or digest

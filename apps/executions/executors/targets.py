@@ -106,7 +106,7 @@ def unlocked_private_key(private_key: str, passphrase: str = "") -> str:
 
 def target_credential(ctx: StepContext, credential: Credential, what: str) -> StepCredential:
     """A credential a deploy target carries (a registry's, a Docker host's key): decrypted, audited as used by
-    this step, and its secret values returned in ``ctx.secrets`` for the executor to mask its own lines."""
+    this step, and its secret values added to ``ctx.secrets``, which the runner has the step's log sink mask."""
     execution = _execution(ctx)
     if credential.project_id != execution.project_id:
         raise ValueError(f"{what}: its credential belongs to another project")

@@ -17,6 +17,7 @@ from apps.k8s_integration.models import DockerHost, Registry
 from apps.k8s_integration.services import docker_host_check, target_create
 
 from .helpers import log_text, pipeline_yaml, project, run, start, statuses, superuser, wait_done
+from .realparts import busybox_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -307,3 +308,40 @@ def test_the_build_and_ship_example_runs_green(targets, docker_parts):
     push = execution.steps.get(step_id="push").outputs
     assert push["image"] == f"{docker_parts.registry_host}/ansflow-demo/web:2.0.1"
     assert push["digest"].startswith("sha256:")
+
+
+def test_a_registry_password_never_shows_in_a_docker_step_whatever_echoes_it(targets, docker_parts, tmp_path):
+    """The registries' credentials are not in the pipeline's list; the push steps still mask them everywhere."""
+    _registry(docker_parts)
+    _registry(docker_parts, password="not-the-Pa55word")
+    # Tags that are the passwords: the engine echoes them back in the push progress and errors.
+    client = docker.DockerClient(base_url=docker_parts.url)
+    try:
+        image, _ = client.images.build(
+            path=str(busybox_context(tmp_path / "ctx")), tag=f"ansflow-test/masked:{docker_parts.password}", rm=True
+        )
+        image.tag("ansflow-test/masked", "not-the-Pa55word")
+    finally:
+        client.close()
+    execution = run(
+        pipeline_yaml(
+            "docker-masked-registry",
+            f"""
+            - id: push
+              type: docker.push
+              with: {{image: "ansflow-test/masked:{docker_parts.password}", registry: local}}
+            - id: denied
+              type: docker.push
+              with: {{image: "ansflow-test/masked:not-the-Pa55word", registry: local-wrong}}
+            """,
+        ),
+        timeout=120,
+    )
+    assert statuses(execution) == {"push": "success", "denied": "failed"}, "\n".join(log_text(execution))
+    assert f"pushing {docker_parts.registry_host}/ansflow-test/masked:***" in log_text(execution, "push")
+    denied = execution.steps.get(step_id="denied")
+    assert denied.error.startswith("push failed: ")
+    assert f"pushing {docker_parts.registry_host}/ansflow-test/masked:***" in log_text(execution, "denied")
+    for password in (docker_parts.password, "not-the-Pa55word"):
+        assert not any(password in line for line in log_text(execution))
+        assert password not in denied.error
