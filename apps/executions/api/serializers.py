@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 
@@ -52,7 +52,7 @@ class ExecutionSerializer(serializers.ModelSerializer[Execution]):
         if request is None:
             return {}
         # One memo for every row of the list: one role lookup per project, not one per execution.
-        memo: dict[Any, Any] = self.context.setdefault("permission_memo", {})
+        memo: dict[Any, Any] = cast(dict[str, Any], self.context).setdefault("permission_memo", {})
         return user_capabilities(request.user, obj, memo)
 
 
