@@ -41,3 +41,13 @@ def errors(text: str | bytes, **kwargs: Any) -> list[SpecIssue]:
 
 def parse(body: str, **kwargs: Any) -> dict[str, Any]:
     return parse_pipeline(doc(body), **kwargs)
+
+
+def assert_error_at(marked: str, path: str, message: str) -> None:
+    """Parsing ``marked`` (with one » marker) reports an error at ``path`` containing ``message``, located
+    at the marker."""
+    text, line, column = locate(marked)
+    found = errors(text)
+    matching = [e for e in found if e.path == path and message in e.message]
+    assert matching, f"no error at {path!r} containing {message!r}; got:\n" + "\n".join(map(str, found))
+    assert (matching[0].line, matching[0].column) == (line, column), str(matching[0])

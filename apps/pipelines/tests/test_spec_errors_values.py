@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .spec_helpers import doc, errors, locate
+from .spec_helpers import assert_error_at, doc
 
 # (case id, document body with a » before the offending node, expected path, expected message fragment)
 CASES = [
@@ -230,8 +230,4 @@ def test_error_is_located(case: str, body: str, path: str, message: str) -> None
     text = doc(body)
     if case == "api-version":
         text = text.replace("ansflow/v1", "»ansflow/v2")
-    text, line, column = locate(text)
-    found = errors(text)
-    matching = [e for e in found if e.path == path and message in e.message]
-    assert matching, f"no error at {path!r} containing {message!r}; got:\n" + "\n".join(map(str, found))
-    assert (matching[0].line, matching[0].column) == (line, column), str(matching[0])
+    assert_error_at(text, path, message)

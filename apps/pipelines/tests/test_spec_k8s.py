@@ -9,7 +9,7 @@ from apps.pipelines.spec import pipeline_json_schema
 from apps.pipelines.spec.loader import FAILED, load
 from apps.pipelines.spec.report import Issues
 
-from .spec_helpers import doc, errors, locate, parse
+from .spec_helpers import assert_error_at, doc, parse
 
 INLINE = """
         spec:
@@ -157,11 +157,7 @@ CASES = [
 
 @pytest.mark.parametrize(("case", "step", "path", "message"), CASES, ids=[c[0] for c in CASES])
 def test_error_is_located(case: str, step: str, path: str, message: str) -> None:
-    text, line, column = locate(doc("spec:\n  steps:\n    " + step + "\n"))
-    found = errors(text)
-    matching = [e for e in found if e.path == path and message in e.message]
-    assert matching, f"no error at {path!r} containing {message!r}; got:\n" + "\n".join(map(str, found))
-    assert (matching[0].line, matching[0].column) == (line, column), str(matching[0])
+    assert_error_at(doc("spec:\n  steps:\n    " + step + "\n"), path, message)
 
 
 def test_templated_inline_manifests_are_checked_at_run_time_only() -> None:

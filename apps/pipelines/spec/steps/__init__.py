@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import ansible, approval, docker, git, http, k8s, python, shell
+from . import ansible, approval, docker, git, helm, http, k8s, k8s_job, python, shell
 from .base import StepKind, WithCheck
 
 STEP_KINDS: dict[str, StepKind] = {}
@@ -16,7 +16,7 @@ def register(kind: StepKind) -> StepKind:
     return kind
 
 
-for _module in (shell, python, http, approval, git, ansible):
+for _module in (shell, python, http, approval, git, ansible, k8s_job, helm):
     register(_module.KIND)
 for _kind in [*docker.KINDS, *k8s.KINDS]:
     register(_kind)
