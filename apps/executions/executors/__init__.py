@@ -2,7 +2,18 @@
 
 import importlib
 
-MODULES = ["shell", "python", "http", "git", "ansible", "docker", "k8s_apply", "k8s_delete", "k8s_rollout"]
+MODULES = [
+    "shell",
+    "python",
+    "http",
+    "git",
+    "ansible",
+    "docker",
+    "k8s_apply",
+    "k8s_delete",
+    "k8s_rollout",
+    "k8s_job",
+]
 
 
 def load_all() -> None:
