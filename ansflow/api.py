@@ -37,6 +37,7 @@ class ApiRootView(APIView):
                         ("credentials", "credential"),
                         ("audit-events", "auditevent"),
                         ("pipelines", "pipeline"),
+                        ("triggers", "trigger"),
                         ("executions", "execution"),
                         ("steps", "step"),
                     )

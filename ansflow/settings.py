@@ -290,6 +290,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ExecutionStatusEnum": "apps.executions.choices.ExecutionStatus",
         "StepStatusEnum": "apps.executions.choices.StepStatus",
+        "TriggerKindEnum": "apps.pipelines.triggers.models.TriggerKind",
+        "TriggerOutcomeEnum": "apps.pipelines.triggers.models.EventOutcome",
     },
 }
 

@@ -12,7 +12,7 @@ from typing import Any
 from apps.accounts.models import ApiToken, Credential, Membership, Project, Team
 from apps.executions.models import Approval, Execution
 from apps.executions.observability.metrics import _allowed_address
-from apps.pipelines.models import Pipeline
+from apps.pipelines.models import Pipeline, Trigger
 
 from .matrix import (
     ADMIN_LOGIN,
@@ -87,6 +87,13 @@ PROJECT_NAME = lambda w: Project.objects.filter(pk=w.project.pk).values_list("na
 ROLE_OF_VIEWER = lambda w: Membership.objects.filter(pk=w.membership.pk).values_list("role", flat=True).first()  # noqa: E731
 TEAM_NAME = lambda w: Team.objects.filter(pk=w.team.pk).values_list("name", flat=True).first()  # noqa: E731
 CREDENTIAL = lambda w: Credential.objects.filter(pk=w.credential.pk).values_list("description", flat=True).first()  # noqa: E731
+
+HOOK = lambda w: Trigger.objects.get(pipeline=w.pipeline, key="webhook")  # noqa: E731
+HOOK_PK = lambda w: {"pk": HOOK(w).pk}  # noqa: E731
+HOOK_PAGE = lambda w: {"slug": w.project.slug, "pk": HOOK(w).pk}  # noqa: E731
+HOOK_ENABLED = lambda w: HOOK(w).enabled  # noqa: E731
+HOOK_TOUCHED = lambda w: HOOK(w).updated_at  # noqa: E731
+TRIGGERS = lambda w: Trigger.objects.count()  # noqa: E731
 
 API_OPEN = expect(EVERYONE, 200, api=True)
 API_SIGNED_IN = expect(SIGNED_IN, 200, api=True)
@@ -182,6 +189,19 @@ TABLE: dict[str, list[Case]] = {
     "pipelines:audit": [page("GET", expect(IMPORTERS, 200, visible=SIGNED_IN), 200)],
     "pipelines:credentials": [
         page("GET", scoped("maintainer", 200), 200, kwargs=SLUG, shows=(lambda w: w.credential.name, MEMBERS))
+    ],
+    "pipelines:triggers": [
+        page("GET", scoped("maintainer", 200), 200, kwargs=SLUG, shows=(lambda w: str(HOOK(w).public_id), MEMBERS))
+    ],
+    "pipelines:trigger-switch": [
+        page(
+            "POST",
+            scoped("maintainer", 302),
+            302,
+            kwargs=HOOK_PAGE,
+            data=lambda w: {"enabled": "0"},
+            state=HOOK_ENABLED,
+        ),
     ],
     # --- pages: executions ---
     "executions:dashboard": [page("GET", expect(SIGNED_IN, 200), 200, shows=(lambda w: "Orchard Works", MEMBERS))],
@@ -404,6 +424,42 @@ TABLE: dict[str, list[Case]] = {
             state=DECISIONS,
         ),
     ],
+    "trigger-list": [
+        api("GET", API_SIGNED_IN, 200, shows=(lambda w: str(HOOK(w).public_id), MEMBERS)),
+        api(
+            "POST",
+            api_scoped("maintainer", 201, outsider=400),
+            201,
+            data=lambda w: {
+                "pipeline": w.pipeline.pk,
+                "kind": "schedule",
+                "name": "nightly",
+                "config": {"cron": "0 3 * * *", "timezone": "Europe/Paris"},
+            },
+            state=TRIGGERS,
+        ),
+    ],
+    "trigger-detail": [
+        api("GET", api_scoped("viewer", 200), 200, kwargs=HOOK_PK),
+        *(
+            api(
+                m,
+                api_scoped("maintainer", 200),
+                200,
+                kwargs=HOOK_PK,
+                data=lambda w: {"enabled": False},
+                state=HOOK_ENABLED,
+            )
+            for m in ("PUT", "PATCH")
+        ),
+        # Declared in the pipeline's YAML: a conflict for those allowed, nothing deleted.
+        api("DELETE", api_scoped("maintainer", 409), 409, kwargs=HOOK_PK, state=TRIGGERS, writes=False),
+    ],
+    "trigger-enable": [api("POST", api_scoped("maintainer", 200), 200, kwargs=HOOK_PK, state=HOOK_TOUCHED)],
+    "trigger-disable": [api("POST", api_scoped("maintainer", 200), 200, kwargs=HOOK_PK, state=HOOK_ENABLED)],
+    "trigger-events": [
+        api("GET", api_scoped("viewer", 200), 200, kwargs=HOOK_PK, shows=(lambda w: '"started"', MEMBERS))
+    ],
     r"api/v1/^(?P<rest>[\s\S]*)$": [api("GET", expect(EVERYONE, 404), 404, path="/api/v1/no-such-thing/")],
     "api-schema": [api("GET", API_OPEN, 200)],
     "api-docs": [api("GET", API_OPEN, 200)],
@@ -476,6 +532,8 @@ LIST_URLS = [
     "/projects/{project}/credentials/",
     "/accounts/tokens/",
     "/api/v1/pipelines/{pipeline}/versions/",
+    "/api/v1/triggers/",
+    "/projects/{project}/triggers/",
     *(f"/admin/{label.replace('.', '/')}/" for label in PERMISSION_ADMINS),
 ]
 

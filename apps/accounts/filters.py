@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
 
 from .models import AuditEvent
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A database id: a whole number in the range a BIGINT holds (anything else is a clear 400)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=1, max_value=2**63 - 1, **kwargs)
 
 
 class AuditEventFilter(django_filters.FilterSet):

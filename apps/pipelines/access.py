@@ -15,5 +15,9 @@ PIPELINE_ACTIONS = {
 def register() -> None:
     register_policy(Pipeline, project="project", actions=PIPELINE_ACTIONS)
     register_policy(PipelineVersion, project="pipeline__project", actions={"view": "viewer"})
-    register_policy(Trigger, project="pipeline__project", actions={"view": "viewer", "change": "maintainer"})
+    register_policy(
+        Trigger,
+        project="pipeline__project",
+        actions={"view": "viewer", "add": "maintainer", "change": "maintainer", "delete": "maintainer"},
+    )
     register_policy(TriggerEvent, project="trigger__pipeline__project", actions={"view": "viewer"})

@@ -30,6 +30,25 @@ class ServiceErrorsMixin:
         return super().handle_exception(exc)  # type: ignore[misc, no-any-return]
 
 
+class ServiceAnswersMixin:
+    """For viewsets whose writes are service calls: input checked by a serializer of its own (``valid``),
+    the written object answered as reads show it (``answer``), and PATCH the same as PUT (only the
+    fields given change)."""
+
+    @staticmethod
+    def valid(serializer_class: type[BaseSerializer[Any]], data: Any, partial: bool = False) -> dict[str, Any]:
+        serializer = serializer_class(data=data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def answer(self, obj: Any, code: int = status.HTTP_200_OK) -> Response:
+        view: Any = self
+        return Response(view.get_serializer(view.get_queryset().get(pk=obj.pk)).data, status=code)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.update(request, *args, **kwargs)  # type: ignore[attr-defined, no-any-return]
+
+
 def require(allowed: bool, message: str = "You do not have permission to perform this action.") -> None:
     if not allowed:
         raise exceptions.PermissionDenied(message)

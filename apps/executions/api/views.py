@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import StreamingHttpResponse
@@ -18,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.filters import IdFilter
 from apps.accounts.permissions import ProjectPermission, get_for_user_or_404, restrict
 from apps.pipelines.models import Pipeline
 from apps.pipelines.spec import InputError
@@ -36,15 +36,6 @@ from . import serializers as s
 
 MAX_LOG_PAGE = 5000
 SEARCH_LIMIT = 200
-
-
-class IdFilter(filters.NumberFilter):
-    """A database id: a whole number in the range a BIGINT holds (anything else is a clear 400)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, min_value=1, max_value=2**63 - 1, **kwargs)
 
 
 class ExecutionFilter(filters.FilterSet):

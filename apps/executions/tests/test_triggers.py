@@ -204,3 +204,31 @@ def test_on_block_errors_are_located() -> None:
     assert ("spec.on.schedule[0].cron", 6) in found
     assert ("spec.on.schedule[0].timezone", 6) in found
     assert ("spec.on.webhook.provider", 7) in found
+
+
+def test_a_webhook_added_through_the_api_starts_runs_signed_with_its_secret(asgi_server, celery_worker) -> None:
+    from apps.accounts.services import token_create
+
+    pipeline = import_yaml(pipeline_yaml("api-hooked", "- {id: a, type: shell, run: 'echo tag $INPUT_TAG'}",
+                                         extra="inputs: {tag: {type: string}}\n"))  # fmt: skip
+    root = superuser()
+    headers = {"Authorization": f"Token {token_create(actor=root, user=root, name='hooks')[1]}"}
+    secret = "Shared-With-GitHub-2024"
+    added = httpx.post(f"{asgi_server.url}/api/v1/triggers/", headers=headers, timeout=30, json={
+        "pipeline": pipeline.pk, "kind": "webhook", "name": "releases", "secret": secret,
+        "config": {"tags": ["v*"], "inputs": {"tag": "{{ trigger.tag }}"}},
+    })  # fmt: skip
+    assert added.status_code == 201, added.text
+    trigger = Trigger.objects.get(pk=added.json()["id"])
+    assert added.json()["webhook_url"] == f"{asgi_server.url}/hooks/{trigger.public_id}/"
+    assert github(asgi_server, trigger, push(), secret="a-guessed-secret").status_code == 401
+    branch = github(asgi_server, trigger, push(ref="refs/heads/main"), secret=secret)
+    assert (branch.status_code, branch.json()["status"]) == (202, "skipped")
+    answer = github(asgi_server, trigger, push(ref="refs/tags/v2.1"), secret=secret)
+    assert answer.status_code == 201, answer.text
+    execution = wait_done(Execution.objects.get(pk=answer.json()["execution"]))
+    assert (execution.status, execution.trigger, execution.inputs) == ("success", "webhook", {"tag": "v2.1"})
+    assert "tag v2.1" in log_text(execution, "a")
+    shown = httpx.get(f"{asgi_server.url}/api/v1/triggers/{trigger.pk}/", headers=headers, timeout=30).json()
+    assert (shown["last_outcome"], shown["last_execution_id"], shown["has_secret"]) == ("started", execution.pk, True)
+    assert secret not in json.dumps(shown)

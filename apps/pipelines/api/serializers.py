@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.accounts.permissions import user_capabilities
+from apps.accounts.permissions import ProjectPolicy, policy_for, user_capabilities
 
 from ..models import Pipeline, PipelineVersion
 from ..spec import SpecIssue
@@ -22,6 +22,22 @@ class CapabilitiesMixin(serializers.Serializer[Any]):
     def get_user_capabilities(self, obj: Any) -> dict[str, bool]:
         request = self.context.get("request")
         return user_capabilities(request.user, obj) if request is not None else {}
+
+
+class ProjectCapabilitiesMixin(CapabilitiesMixin):
+    """``user_capabilities`` of objects whose rights follow only their project's roles (plain project
+    policies): decided once per project and reused for every row of a list, so a page costs the same
+    number of queries whatever its length."""
+
+    def get_user_capabilities(self, obj: Any) -> dict[str, bool]:
+        policy = policy_for(type(obj))
+        if not isinstance(policy, ProjectPolicy):
+            return super().get_user_capabilities(obj)
+        cache: dict[Any, dict[str, bool]] = self.context.setdefault("capabilities", {})  # type: ignore[attr-defined]
+        key = (type(obj), policy.project_id_of(obj))
+        if key not in cache:
+            cache[key] = super().get_user_capabilities(obj)
+        return cache[key]
 
 
 class PipelineVersionSerializer(serializers.ModelSerializer[PipelineVersion]):

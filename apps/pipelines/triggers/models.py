@@ -20,6 +20,11 @@ class TriggerKind(models.TextChoices):
     MANUAL = "manual", "manual"  # the run form
 
 
+class TriggerOrigin(models.TextChoices):
+    SPEC = "spec", "pipeline YAML"  # declared under spec.on; kept in step with each new version
+    API = "api", "API"  # added through the REST API; new versions leave it alone
+
+
 class EventOutcome(models.TextChoices):
     STARTED = "started", "started"  # an execution was started
     SKIPPED = "skipped", "skipped"  # filtered out (branch, tag, path, event, status) or the trigger is off
@@ -27,11 +32,15 @@ class EventOutcome(models.TextChoices):
 
 
 class Trigger(TimeStampedModel):
-    """One way a pipeline starts, declared under ``spec.on`` and switchable by operators (``enabled``)."""
+    """One way a pipeline starts, declared under ``spec.on`` (or added through the API) and switchable by
+    operators (``enabled``)."""
 
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="triggers")
     kind = models.CharField(max_length=16, choices=TriggerKind.choices)
-    key = models.CharField(max_length=64, help_text="Where it is declared, e.g. schedule[0] or webhook.")
+    key = models.CharField(
+        max_length=64, help_text="Where it is declared, e.g. schedule[0] or webhook; schedule:<name> when added by API."
+    )
+    origin = models.CharField(max_length=8, choices=TriggerOrigin.choices, default=TriggerOrigin.SPEC)
     config = models.JSONField(default=dict, blank=True, help_text="The normalised declaration.")
     declared = models.BooleanField(default=True, help_text="False when the current version no longer declares it.")
     enabled = models.BooleanField(default=True, help_text="Operators can turn a trigger off without a new version.")

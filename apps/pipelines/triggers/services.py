@@ -1,4 +1,5 @@
-"""Writes of triggers: sync from a new version, switch on/off, webhook secrets, and the record of each firing."""
+"""Writes of triggers: sync from a new version, add/change/remove through the API, switch on/off, webhook
+secrets, and the record of each firing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import json
 import secrets
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -15,7 +17,8 @@ from apps.accounts.services import audit_record
 
 from ..models import Pipeline
 from ..spec.triggers import parse_cron
-from .models import EventOutcome, Trigger, TriggerEvent, TriggerKind
+from .config import trigger_config_check, trigger_name_check, trigger_secret_check
+from .models import EventOutcome, Trigger, TriggerEvent, TriggerKind, TriggerOrigin
 
 SCHEDULE_TASK = "executions.fire_schedule"
 
@@ -42,7 +45,10 @@ def triggers_sync(*, pipeline: Pipeline, spec: dict[str, Any]) -> list[Trigger]:
     secret and a schedule's last run survive new versions; triggers no longer declared stop firing.
     """
     wanted = _declarations(spec)
-    existing = {t.key: t for t in Trigger.objects.select_for_update().filter(pipeline=pipeline)}
+    # Triggers added through the API are the operators' own: a new version leaves them alone.
+    existing = {
+        t.key: t for t in Trigger.objects.select_for_update().filter(pipeline=pipeline, origin=TriggerOrigin.SPEC)
+    }
     result = []
     for key, (kind, config) in wanted.items():
         trigger = existing.pop(key, None) or Trigger(pipeline=pipeline, key=key)
@@ -113,6 +119,113 @@ def trigger_set_enabled(*, actor: Any, trigger: Trigger, enabled: bool, request:
     audit_record(actor=actor, verb="trigger.enable" if enabled else "trigger.disable", target=trigger.pipeline,
                  changes={"trigger": trigger.key}, request=request)  # fmt: skip
     return trigger
+
+
+class TriggerConflict(ValueError):
+    """The change contradicts the pipeline's YAML (a declared trigger is changed or removed there)."""
+
+
+def _api_key(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+@transaction.atomic
+def trigger_create(
+    *,
+    actor: Any,
+    pipeline: Pipeline,
+    kind: str,
+    name: str,
+    config: Any,
+    enabled: bool = True,
+    secret: str = "",
+    request: Any = None,
+) -> Trigger:
+    """Add a schedule, webhook or upstream-pipeline trigger to ``pipeline`` without a new version.
+
+    ``config`` is what one ``spec.on`` entry of that kind declares, checked the same way; a webhook needs
+    the shared ``secret`` its sender signs with (never shown again). New versions leave the trigger alone.
+    """
+    errors: dict[str, Any] = {}
+    if problem := trigger_name_check(name):
+        errors["name"] = problem
+    elif Trigger.objects.filter(pipeline=pipeline, key=_api_key(kind, name)).exists():
+        errors["name"] = f"This pipeline already has a {kind} trigger named {name!r}."
+    try:
+        normalised = trigger_config_check(kind=kind, config=config, pipeline=pipeline)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if kind == TriggerKind.WEBHOOK and (problem := trigger_secret_check(secret)):
+        errors["secret"] = problem
+    elif kind != TriggerKind.WEBHOOK and secret:
+        errors["secret"] = "Only webhook triggers have a secret."  # noqa: S105  (a message)
+    if errors:
+        raise ValidationError(errors)
+    trigger = Trigger(pipeline=pipeline, kind=kind, key=_api_key(kind, name), config=normalised,
+                      origin=TriggerOrigin.API, enabled=enabled)  # fmt: skip
+    if kind == TriggerKind.WEBHOOK:
+        _set_secret(trigger, secret)
+    try:
+        with transaction.atomic():
+            trigger.save()
+    except IntegrityError:  # the same name added concurrently
+        raise ValidationError({"name": f"This pipeline already has a {kind} trigger named {name!r}."}) from None
+    _sync_schedule(trigger)
+    audit_record(actor=actor, verb="trigger.create", target=pipeline, request=request,
+                 changes={"trigger": trigger.key, "kind": kind, "config": normalised, "enabled": enabled})  # fmt: skip
+    return trigger
+
+
+@transaction.atomic
+def trigger_update(
+    *,
+    actor: Any,
+    trigger: Trigger,
+    config: Any = None,
+    enabled: bool | None = None,
+    secret: str | None = None,
+    request: Any = None,
+) -> Trigger:
+    """Change a trigger: its ``config`` (only a trigger added through the API: a declared one changes in the
+    YAML), whether it is ``enabled``, or a webhook's ``secret``. Fields left None stay as they are."""
+    trigger = Trigger.objects.select_for_update().select_related("pipeline__current_version").get(pk=trigger.pk)
+    changes: dict[str, Any] = {"trigger": trigger.key}
+    if config is not None and config != trigger.config:
+        if trigger.origin == TriggerOrigin.SPEC:
+            raise TriggerConflict(f"{trigger.key} is declared in the pipeline's YAML (spec.on): change it there.")
+        normalised = trigger_config_check(kind=trigger.kind, config=config, pipeline=trigger.pipeline)
+        changes["config"] = [trigger.config, normalised]
+        trigger.config = normalised
+    if secret is not None:
+        if trigger.kind != TriggerKind.WEBHOOK:
+            raise ValidationError({"secret": "Only webhook triggers have a secret."})
+        if problem := trigger_secret_check(secret):
+            raise ValidationError({"secret": problem})
+        _set_secret(trigger, secret)
+        changes["secret"] = "changed"  # noqa: S105  (never the value)
+    if enabled is not None and enabled != trigger.enabled:
+        changes["enabled"] = [trigger.enabled, enabled]
+        trigger.enabled = enabled
+    trigger.save()
+    _sync_schedule(trigger)
+    audit_record(actor=actor, verb="trigger.update", target=trigger.pipeline, changes=changes, request=request)
+    return trigger
+
+
+@transaction.atomic
+def trigger_delete(*, actor: Any, trigger: Trigger, request: Any = None) -> None:
+    """Remove a trigger added through the API, or a declared one the current version no longer declares;
+    its firing record goes with it."""
+    trigger = Trigger.objects.select_for_update().select_related("periodic_task").get(pk=trigger.pk)
+    if trigger.origin == TriggerOrigin.SPEC and trigger.declared:
+        raise TriggerConflict(
+            f"{trigger.key} is declared in the pipeline's YAML (spec.on): remove it there, or switch it off."
+        )
+    audit_record(actor=actor, verb="trigger.delete", target=trigger.pipeline, changes={"trigger": trigger.key},
+                 request=request)  # fmt: skip
+    if trigger.periodic_task is not None:
+        trigger.periodic_task.delete()
+    trigger.delete()
 
 
 def trigger_record(
