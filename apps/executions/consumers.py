@@ -6,12 +6,19 @@ once. Live batches are only queued by the layer handler; a sender task writes to
 the socket, so a slow client never stalls the channel layer. A client that falls
 more than ``MAX_QUEUED`` lines behind gets ``{"type": "resync", "after": n}`` and
 is then served from the database at its own pace until it is live again.
+
+Lines go out one message each (``{"type": "log", ...}``), or with ``batch=1`` one
+message per batch (``{"type": "logs", "lines": [...]}``): a live batch then goes out
+as the text the publisher encoded once for every viewer, so the cost per viewer is
+one frame per batch whatever the number of lines in it, and a viewer that fell
+behind gets the consecutive batches waiting for it joined into one frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from typing import Any
@@ -23,7 +30,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from apps.accounts.models import Project
 from apps.accounts.permissions import WS_UNAUTHENTICATED, authorize_ws
 
-from .engine.events import execution_group, project_group
+from .engine.events import execution_group, join_log_frames, log_frame, project_group
 from .models import Execution
 from .observability import live
 from .selectors import log_page, status_snapshot
@@ -42,13 +49,30 @@ def _signed_in(scope: dict[str, Any]) -> bool:
     return bool(user is not None and user.is_authenticated)
 
 
-def _after(scope: dict[str, Any]) -> int | None:
-    raw = parse_qs(scope.get("query_string", b"").decode()).get("after", ["0"])[-1]
+def _query(scope: dict[str, Any]) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode())
+
+
+def _after(query: dict[str, list[str]]) -> int | None:
+    raw = query.get("after", ["0"])[-1]
     try:
         value = int(raw)
     except ValueError:
         return None
     return value if value >= 0 else None
+
+
+def _batched(query: dict[str, list[str]]) -> bool | None:
+    """``batch=1``: one message per batch of lines; ``0`` or absent: one per line; anything else: ``None``."""
+    return {"0": False, "1": True}.get(query.get("batch", ["0"])[-1])
+
+
+QUEUE_ONLY = {"log.batch": "log_batch", "status.message": "status_message"}
+
+
+def _size(event: dict[str, Any]) -> int:
+    """Lines in a published batch."""
+    return int(event["last_seq"]) - int(event["first_seq"]) + 1
 
 
 class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -59,12 +83,13 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if not _signed_in(self.scope):
             await self.close(code=WS_UNAUTHENTICATED)  # before any lookup: anonymous learns nothing
             return
-        after = _after(self.scope)
+        query = _query(self.scope)
+        after, batched = _after(query), _batched(query)
         execution_id = self.scope["url_route"]["kwargs"]["execution_id"]
         execution = await database_sync_to_async(
             Execution.objects.select_related("project").filter(pk=execution_id).first
         )()
-        if after is None:
+        if after is None or batched is None:
             await self.close(code=WS_BAD_REQUEST)
             return
         if execution is None:
@@ -77,12 +102,15 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.execution_id = execution.pk
         self.group = execution_group(execution.pk)
         self.last_sent = after
+        self.batched = batched
         self.live: deque[dict[str, Any]] = deque()
         self.queued_lines = 0
         self.catching_up = True
         self.resync_pending = False
         self.dropped = False
         self.wakeup = asyncio.Event()
+        self.ping_due = False
+        self._arm_ping()
         # Join before reading the backlog: every line committed after the read arrives live.
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.sender = asyncio.ensure_future(self._send_loop())
@@ -98,6 +126,9 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await live.socket_closed()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        ping = getattr(self, "ping_timer", None)
+        if ping is not None:
+            ping.cancel()
         sender = getattr(self, "sender", None)
         if sender is not None:
             sender.cancel()
@@ -110,9 +141,18 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     # --- channel layer handlers: never touch the socket, only queue ----------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] in QUEUE_ONLY:
+            # Channels closes stale database connections before every handler, through a hop to
+            # its database thread; these handlers only queue in memory, and at a batch per viewer
+            # every few milliseconds that hop would cost more than the rest of the delivery.
+            await getattr(self, QUEUE_ONLY[message["type"]])(message)
+            return
+        await super().dispatch(message)
+
     async def log_batch(self, event: dict[str, Any]) -> None:
         self.live.append(event)
-        self.queued_lines += len(event["lines"])
+        self.queued_lines += _size(event)
         if self.queued_lines >= MAX_QUEUED:
             # Too far behind: drop the queued lines (status events stay) and serve the client
             # from the database at its own pace; it is told where the resync starts.
@@ -128,6 +168,14 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.live.append(event)
         self.wakeup.set()
 
+    def _arm_ping(self) -> None:
+        # A timer rather than a timeout around every wait: that would cost a task per batch.
+        self.ping_timer = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping)
+
+    def _ping(self) -> None:
+        self.ping_due = True
+        self.wakeup.set()
+
     # --- the sender task ----------------------------------------------------------
 
     async def _send_loop(self) -> None:
@@ -137,17 +185,17 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 if self.catching_up:
                     await self._catch_up()
                     continue
-                try:
-                    await asyncio.wait_for(self.wakeup.wait(), PING_INTERVAL)
-                except TimeoutError:
-                    await self.send_json({"type": "ping"})
-                    continue
+                await self.wakeup.wait()
                 self.wakeup.clear()
+                if self.ping_due:
+                    self.ping_due = False
+                    await self.send_json({"type": "ping"})
+                    self._arm_ping()
                 while self.live and not self.catching_up:
                     event = self.live.popleft()
                     if event["type"] == "log.batch":
-                        self.queued_lines -= len(event["lines"])
-                        await self._send_lines(event["lines"])
+                        self.queued_lines -= _size(event)
+                        await self._send_batch(self._with_following(event) if self.batched else event)
                     else:
                         await self.send_json(event["payload"])
         except asyncio.CancelledError:
@@ -157,6 +205,26 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 return  # the client went away mid-send
             logger.exception("execution socket sender failed")
             await self.close(code=1011)
+
+    def _with_following(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The batch and the consecutive ones queued right behind it, as one message.
+
+        A viewer that keeps up gets one message per published batch; one that fell behind (a slow
+        network, a busy server) gets what waits for it in fewer, larger messages and so catches up.
+        """
+        frames, last, lines = [event["frame"]], event["last_seq"], _size(event)
+        while self.live and lines < PAGE:
+            following = self.live[0]
+            if following["type"] != "log.batch" or following["first_seq"] != last + 1:
+                break
+            self.live.popleft()
+            self.queued_lines -= _size(following)
+            frames.append(following["frame"])
+            last, lines = following["last_seq"], lines + _size(following)
+        if len(frames) == 1:
+            return event
+        merged = join_log_frames(frames)
+        return {"type": "log.batch", "first_seq": event["first_seq"], "last_seq": last, "frame": merged}
 
     async def _send_snapshot(self) -> None:
         snapshot = await database_sync_to_async(status_snapshot)(self.execution_id)
@@ -171,31 +239,42 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             # Lines dropped from the queue during a read may be newer than it: read again.
             self.dropped = False
             rows = await database_sync_to_async(log_page)(self.execution_id, self.last_sent, PAGE)
-            for line in rows:
-                await self.send_json({"type": "log", **line})
-                self.last_sent = line["seq"]
+            await self._send_rows(rows)
             if len(rows) < PAGE and not self.dropped:
                 break
         self.catching_up = False
         self.wakeup.set()
 
-    async def _send_lines(self, lines: list[dict[str, Any]]) -> None:
-        first = lines[0]["seq"]
+    async def _send_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Lines in sequence order, all after ``last_sent``, in this socket's mode."""
+        if not rows:
+            return
+        if self.batched:
+            await self.send(text_data=log_frame(rows))
+            self.last_sent = rows[-1]["seq"]
+            return
+        for line in rows:
+            await self.send_json({"type": "log", **line})
+            self.last_sent = line["seq"]
+
+    async def _send_batch(self, event: dict[str, Any]) -> None:
+        """One published batch (lines ``first_seq``..``last_seq``), after any line missing before it."""
+        first, last = event["first_seq"], event["last_seq"]
+        if last <= self.last_sent:
+            return  # already sent from the database
         if first > self.last_sent + 1:
             # A batch published before an earlier one (two steps flushing at once): the earlier
             # lines are already committed, because sequence numbers are handed out under a row lock.
             missing = await database_sync_to_async(log_page)(
                 self.execution_id, self.last_sent, first - self.last_sent - 1
             )
-            for line in missing:
-                if line["seq"] < first:
-                    await self.send_json({"type": "log", **line})
-                    self.last_sent = line["seq"]
-        for line in lines:
-            if line["seq"] <= self.last_sent:
-                continue
-            await self.send_json({"type": "log", **line})
-            self.last_sent = line["seq"]
+            await self._send_rows([line for line in missing if line["seq"] < first])
+        if self.batched and first == self.last_sent + 1:
+            await self.send(text_data=event["frame"])  # as the publisher encoded it, for every viewer
+            self.last_sent = last
+            return
+        lines = json.loads(event["frame"])["lines"]
+        await self._send_rows([line for line in lines if line["seq"] > self.last_sent])
 
 
 class ProjectConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

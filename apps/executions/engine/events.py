@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import queue
@@ -79,6 +80,37 @@ def publish_now(groups: list[str], message: dict[str, Any]) -> None:
 
 def publish_on_commit(groups: list[str], message: dict[str, Any]) -> None:
     transaction.on_commit(lambda: publish_now(groups, message))
+
+
+LOG_FRAME_HEAD = '{"type":"logs","lines":['
+LOG_FRAME_TAIL = "]}"
+
+
+def log_frame(lines: list[dict[str, Any]]) -> str:
+    """The batched socket message ``{"type": "logs", "lines": [...]}`` of consecutive lines, as text."""
+    return json.dumps({"type": "logs", "lines": lines}, ensure_ascii=False, separators=(",", ":"))
+
+
+def join_log_frames(frames: list[str]) -> str:
+    """One batched message holding the lines of several (consecutive) ones, without decoding them."""
+    start, end = len(LOG_FRAME_HEAD), -len(LOG_FRAME_TAIL)
+    return LOG_FRAME_HEAD + ",".join(frame[start:end] for frame in frames) + LOG_FRAME_TAIL
+
+
+def log_batch(execution_id: int, lines: list[dict[str, Any]]) -> None:
+    """Publish one persisted batch (consecutive ``seq``) to the execution's viewers.
+
+    The batch travels as the finished text of its batched socket message, encoded here once:
+    a viewer in batched mode forwards it as it is, whatever the number of viewers; a viewer that
+    wants one message per line decodes it once per batch.
+    """
+    message = {
+        "type": "log.batch",
+        "first_seq": lines[0]["seq"],
+        "last_seq": lines[-1]["seq"],
+        "frame": log_frame(lines),
+    }
+    publish_now([execution_group(execution_id)], message)
 
 
 def _ts(value: Any) -> str | None:

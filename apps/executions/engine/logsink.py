@@ -141,16 +141,13 @@ class LogSink:
             connection.close()
 
     def _flush(self, batch: list[tuple[str, datetime, str]]) -> None:
-        first, last = with_db_retry(lambda: self._persist(batch), "log flush")
+        first, _last = with_db_retry(lambda: self._persist(batch), "log flush")
         self.lines_written += len(batch)
         lines = [
             {"seq": first + i, "step": self.step_id, "stream": stream, "text": text}
             for i, (stream, _at, text) in enumerate(batch)
         ]
-        events.publish_now(
-            [events.execution_group(self.execution_id)],
-            {"type": "log.batch", "lines": lines, "last_seq": last},
-        )
+        events.log_batch(self.execution_id, lines)
 
     def _persist(self, batch: list[tuple[str, datetime, str]]) -> tuple[int, int]:
         """One transaction: hand out a range of sequence numbers and insert the lines."""

@@ -1,13 +1,18 @@
-"""The execution socket over a real uvicorn: backlog then live, no gap, no duplicate, resumable, authorised."""
+"""The execution socket over a real uvicorn: backlog then live, no gap, no duplicate, resumable, authorised.
+
+Every behaviour holds in both modes: one message per line (the default) and one per batch (``batch=1``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
 from datetime import timedelta
 
 import pytest
+from channels.layers import get_channel_layer
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,11 +27,16 @@ from apps.accounts.choices import Role
 from apps.accounts.models import ApiToken
 from apps.accounts.services import token_create, token_revoke
 from apps.accounts.tests.factories import make_user_with_role
+from apps.executions.engine.events import execution_group, join_log_frames, log_frame
 from apps.executions.models import Execution, LogLine
 
 from .helpers import pipeline_yaml, project, start, superuser, wait_done
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+LINE, BATCH = "line", "batch"
+MODES = pytest.mark.parametrize("mode", [LINE, BATCH])
+LINE_KEYS = {"seq", "step", "stream", "text"}
 
 CHATTY = """
 - id: left
@@ -45,12 +55,35 @@ def open_socket(url: str, cookie: str | None = None, **kwargs):
     return connect(url, additional_headers=headers, close_timeout=0.2, **kwargs)
 
 
-def socket_url(server, execution, after=0, **params):
+def socket_url(server, execution, after=0, mode=LINE, **params):
+    if mode == BATCH:
+        params["batch"] = 1
     query = "&".join([f"after={after}"] + [f"{k}={v}" for k, v in params.items()])
     return f"{server.ws_url}/ws/executions/{execution.pk}/?{query}"
 
 
-def read_until_done(ws, execution_id: int, lines: dict[int, str] | None = None, limit: int | None = None):
+def lines_of(message: dict, mode: str) -> list[dict]:
+    """The lines a message carries, checked against the shape its mode promises."""
+    if mode == LINE:
+        assert message["type"] != "logs", "a batched message on a per-line socket"
+        if message["type"] != "log":
+            return []
+        assert set(message) == {"type", *LINE_KEYS}
+        return [message]
+    assert message["type"] != "log", "a per-line message on a batched socket"
+    if message["type"] != "logs":
+        return []
+    assert set(message) == {"type", "lines"}
+    assert message["lines"]
+    seqs = [line["seq"] for line in message["lines"]]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a batch is consecutive lines"
+    assert all(set(line) == LINE_KEYS for line in message["lines"])
+    return list(message["lines"])
+
+
+def read_until_done(
+    ws, execution_id: int, lines: dict[int, str] | None = None, limit: int | None = None, mode: str = LINE
+):
     """Collect log lines until the execution's final status and every line up to its last seq arrived."""
     lines = {} if lines is None else lines
     messages = []
@@ -58,9 +91,11 @@ def read_until_done(ws, execution_id: int, lines: dict[int, str] | None = None, 
     while True:
         message = json.loads(ws.recv(timeout=60))
         messages.append(message)
-        if message["type"] == "log":
-            assert message["seq"] not in lines, f"duplicate seq {message['seq']}"
-            lines[message["seq"]] = message["text"]
+        carried = lines_of(message, mode)
+        if carried:
+            for line in carried:
+                assert line["seq"] not in lines, f"duplicate seq {line['seq']}"
+                lines[line["seq"]] = line["text"]
             if limit is not None and len(lines) >= limit:
                 return lines, messages
         elif message["type"] == "status" and message["kind"] == "execution" and message["status"] in (
@@ -86,45 +121,63 @@ def operator_cookie():
     return session_cookie(superuser())
 
 
-def test_backlog_then_live_with_no_gap_and_no_duplicate(asgi_server, celery_worker, operator_cookie):
-    execution = start(pipeline_yaml("live", CHATTY.format(n=3000)))
-    with open_socket(socket_url(asgi_server, execution), operator_cookie) as ws:
+@MODES
+def test_backlog_then_live_with_no_gap_and_no_duplicate(asgi_server, celery_worker, operator_cookie, mode):
+    execution = start(pipeline_yaml(f"live-{mode}", CHATTY.format(n=3000)))
+    with open_socket(socket_url(asgi_server, execution, mode=mode), operator_cookie) as ws:
         snapshot = json.loads(ws.recv(timeout=30))
         assert snapshot["kind"] == "snapshot"
         assert {s["step"] for s in snapshot["steps"]} == {"left", "right", "tail"}
-        lines, messages = read_until_done(ws, execution.pk)
+        lines, messages = read_until_done(ws, execution.pk, mode=mode)
     done = wait_done(execution)
     assert done.status == "success"
     assert_complete(done, lines)
     assert len(lines) == 6001
     step_updates = {(m["step"], m["status"]) for m in messages if m.get("kind") == "step"}
     assert ("tail", "success") in step_updates
+    carrying = [m for m in messages if m["type"] in ("log", "logs")]
+    if mode == BATCH:
+        assert len(carrying) < len(lines)  # lines travel together, not one message each
+    else:
+        assert len(carrying) == len(lines)
 
 
-def test_reconnecting_with_after_resumes_exactly(asgi_server, celery_worker, operator_cookie):
-    execution = start(pipeline_yaml("resume", CHATTY.format(n=2000)))
+@MODES
+def test_reconnecting_with_after_resumes_exactly(asgi_server, celery_worker, operator_cookie, mode):
+    execution = start(pipeline_yaml(f"resume-{mode}", CHATTY.format(n=2000)))
     lines: dict[int, str] = {}
-    with open_socket(socket_url(asgi_server, execution), operator_cookie) as ws:
-        read_until_done(ws, execution.pk, lines, limit=500)
+    with open_socket(socket_url(asgi_server, execution, mode=mode), operator_cookie) as ws:
+        read_until_done(ws, execution.pk, lines, limit=500, mode=mode)
     last = max(lines)
-    with open_socket(socket_url(asgi_server, execution, after=last), operator_cookie) as ws:
-        read_until_done(ws, execution.pk, lines)
+    with open_socket(socket_url(asgi_server, execution, after=last, mode=mode), operator_cookie) as ws:
+        read_until_done(ws, execution.pk, lines, mode=mode)
     assert_complete(wait_done(execution), lines)
 
 
+def test_a_viewer_may_switch_modes_when_it_resumes(asgi_server, celery_worker, operator_cookie):
+    execution = start(pipeline_yaml("switch", CHATTY.format(n=2000)))
+    lines: dict[int, str] = {}
+    for mode, limit in ((BATCH, 300), (LINE, 1500), (BATCH, None)):
+        url = socket_url(asgi_server, execution, after=max(lines, default=0), mode=mode)
+        with open_socket(url, operator_cookie) as ws:
+            read_until_done(ws, execution.pk, lines, limit=limit, mode=mode)
+    assert_complete(wait_done(execution), lines)
+
+
+@MODES
 @given(cuts=st.lists(st.integers(1, 400), min_size=1, max_size=4), seed=st.integers(0, 10_000))
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
-def test_random_disconnects_during_concurrent_publishing_lose_nothing(asgi_server, celery_worker, cuts, seed):
+def test_random_disconnects_during_concurrent_publishing_lose_nothing(asgi_server, celery_worker, mode, cuts, seed):
     rng = random.Random(seed)
     cookie = session_cookie(superuser())
-    execution = start(pipeline_yaml(f"cuts-{seed}-{len(cuts)}", CHATTY.format(n=1500)))
+    execution = start(pipeline_yaml(f"cuts-{mode}-{seed}-{len(cuts)}", CHATTY.format(n=1500)))
     lines: dict[int, str] = {}
     for cut in cuts:
         after = max(lines, default=0)
-        with open_socket(socket_url(asgi_server, execution, after=after), cookie) as ws:
-            read_until_done(ws, execution.pk, lines, limit=len(lines) + cut + rng.randint(0, 50))
-    with open_socket(socket_url(asgi_server, execution, after=max(lines, default=0)), cookie) as ws:
-        read_until_done(ws, execution.pk, lines)
+        with open_socket(socket_url(asgi_server, execution, after=after, mode=mode), cookie) as ws:
+            read_until_done(ws, execution.pk, lines, limit=len(lines) + cut + rng.randint(0, 50), mode=mode)
+    with open_socket(socket_url(asgi_server, execution, after=max(lines, default=0), mode=mode), cookie) as ws:
+        read_until_done(ws, execution.pk, lines, mode=mode)
     assert_complete(wait_done(execution), lines)
 
 
@@ -165,18 +218,69 @@ class StalledClient:
         self.sock.close()
 
 
-def test_a_client_that_stops_reading_gets_a_resync_and_still_every_line(asgi_server, celery_worker, operator_cookie):
+@MODES
+def test_a_client_that_stops_reading_gets_a_resync_and_still_every_line(
+    asgi_server, celery_worker, operator_cookie, mode
+):
     # 60,000 lines of 200 bytes: far more than the socket buffers hold for a client that does not read.
-    execution = start(pipeline_yaml("flood", "- {id: flood, type: shell, run: 'seq -f %0200g 1 60000'}"))
-    client = StalledClient(socket_url(asgi_server, execution), operator_cookie)
+    execution = start(pipeline_yaml(f"flood-{mode}", "- {id: flood, type: shell, run: 'seq -f %0200g 1 60000'}"))
+    client = StalledClient(socket_url(asgi_server, execution, mode=mode), operator_cookie)
     try:
         wait_done(execution)  # the client reads nothing while the step floods the socket
-        lines, messages = read_until_done(client, execution.pk)
+        lines, messages = read_until_done(client, execution.pk, mode=mode)
     finally:
         client.close()
     assert any(m["type"] == "resync" for m in messages)
     assert_complete(Execution.objects.get(pk=execution.pk), lines)
     assert len(lines) == 60000
+
+
+def test_each_batch_is_published_once_as_its_encoded_batched_message(celery_worker, tmp_path):
+    """What batched viewers forward untouched: the publisher's own text of ``{"type": "logs", ...}``."""
+    steps = f"- {{id: wait, type: shell, run: 'while [ ! -e {tmp_path}/go ]; do sleep 0.01; done; seq 1 3000'}}"
+    execution = start(pipeline_yaml("published", steps))
+
+    async def capture() -> list[dict]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(execution_group(execution.pk), channel)
+        (tmp_path / "go").touch()  # the step starts printing only once this channel is in the group
+        messages = []
+        try:
+            while not messages or '"text":"3000"' not in messages[-1]["frame"]:
+                message = await asyncio.wait_for(layer.receive(channel), 60)
+                if message["type"] == "log.batch":
+                    messages.append(message)
+        finally:
+            await layer.group_discard(execution_group(execution.pk), channel)
+        return messages
+
+    messages = asyncio.run(capture())
+    wait_done(execution)
+    stored = {
+        seq: {"seq": seq, "step": step, "stream": stream, "text": text}
+        for seq, step, stream, text in LogLine.objects.filter(execution=execution).values_list(
+            "seq", "step__step_id", "stream", "text"
+        )
+    }
+    published = []
+    for message in messages:
+        frame = json.loads(message["frame"])
+        expected = [stored[seq] for seq in range(message["first_seq"], message["last_seq"] + 1)]
+        assert frame == {"type": "logs", "lines": expected}
+        published += frame["lines"]
+    assert [line["text"] for line in published if line["stream"] == "o"] == [str(n) for n in range(1, 3001)]
+
+
+def test_queued_batches_join_into_one_message_without_decoding():
+    first = [{"seq": 7, "step": "a", "stream": "o", "text": "ends like a message ]}"}]
+    second = [
+        {"seq": 8, "step": "a", "stream": "e", "text": 'ünïcode, "quotes", \\ and \t'},
+        {"seq": 9, "step": "b[x=1]", "stream": "s", "text": ""},
+    ]
+    assert json.loads(log_frame(first)) == {"type": "logs", "lines": first}
+    joined = join_log_frames([log_frame(first), log_frame(second)])
+    assert json.loads(joined) == {"type": "logs", "lines": first + second}
 
 
 def close_code(url: str, headers: dict[str, str] | None = None) -> int:
@@ -189,7 +293,8 @@ def close_code(url: str, headers: dict[str, str] | None = None) -> int:
     return closed.value.rcvd.code
 
 
-def test_socket_authorisation(asgi_server, celery_worker):
+@MODES
+def test_socket_authorisation(asgi_server, celery_worker, mode):
     execution = start(
         pipeline_yaml("private", "- {id: a, type: shell, run: echo secret-plans}", project_slug="private"),
         project_slug="private",
@@ -198,10 +303,10 @@ def test_socket_authorisation(asgi_server, celery_worker):
     other = project("elsewhere")
     outsider = make_user_with_role(other, Role.OWNER)
     viewer = make_user_with_role(execution.project, Role.VIEWER)
-    url = socket_url(asgi_server, execution)
+    url = socket_url(asgi_server, execution, mode=mode)
     assert close_code(url) == 4401
     # Anonymous sockets learn nothing about which ids exist.
-    assert close_code(f"{asgi_server.ws_url}/ws/executions/999999/?after=0") == 4401
+    assert close_code(f"{asgi_server.ws_url}/ws/executions/999999/?after=0&batch=1") == 4401
     assert close_code(url, {"Cookie": f"sessionid={session_cookie(outsider)}"}) == 4404
     assert (
         close_code(
@@ -209,14 +314,14 @@ def test_socket_authorisation(asgi_server, celery_worker):
         )
         == 4404
     )
-    assert (
-        close_code(socket_url(asgi_server, execution, after="x"), {"Cookie": f"sessionid={session_cookie(viewer)}"})
-        == 4400
-    )
+    viewer_cookie = {"Cookie": f"sessionid={session_cookie(viewer)}"}
+    assert close_code(socket_url(asgi_server, execution, after="x", mode=mode), viewer_cookie) == 4400
+    for bad in ("2", "yes"):
+        assert close_code(socket_url(asgi_server, execution, batch=bad), viewer_cookie) == 4400
 
     _token, key = token_create(actor=viewer, user=viewer, name="ci")
     with open_socket(f"{url}&token={key}") as ws:
-        lines, _ = read_until_done(ws, execution.pk)
+        lines, _ = read_until_done(ws, execution.pk, mode=mode)
     assert list(lines.values()) == ["secret-plans"]
     with connect(url, additional_headers={"Authorization": f"Token {key}"}, close_timeout=0.2) as ws:
         assert json.loads(ws.recv(timeout=30))["kind"] == "snapshot"
