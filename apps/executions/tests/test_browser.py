@@ -2,8 +2,10 @@
 
 One person signs in, imports a pipeline, runs it with inputs, watches live log lines arrive, loses the
 socket twice and gets every line exactly once, approves the gate, sees the run succeed and the dashboard
-chart. Steps that stream "until a file exists" let the test decide when output stops, so nothing waits on
-a clock. A screenshot of each page goes to ``<data dir>/test-output/screenshots/``.
+chart. The page's viewer asks for batched messages; the same viewer code in the socket's default mode (one
+message per line) follows the last step beside it and also gets every line once. Steps that stream "until a
+file exists" let the test decide when output stops, so nothing waits on a clock. A screenshot of each page
+goes to ``<data dir>/test-output/screenshots/``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,18 @@ spec:
         while [ ! -e "$INPUT_STOP/ship" ]; do i=$((i+1)); echo "ship tick $i"; sleep 0.03; done
         echo "shipped"
 """
+
+
+PER_LINE_VIEWER = """() => {
+  const card = document.getElementById("log-card");
+  const got = (window.perLine = { seqs: [] });
+  got.socket = new window.AnsFlow.LogSocket(
+    card.dataset.wsPath,
+    { line: (line) => got.seqs.push(line.seq), state: () => {}, status: () => {} },
+    { batch: false },
+  );
+  got.socket.start();
+}"""
 
 
 @pytest.fixture
@@ -154,6 +168,7 @@ def test_import_run_watch_reconnect_approve_and_dashboard(browser, asgi_server, 
             page.evaluate("window.AnsFlow.execution.socket.ws.close()")
         resumed_after = int(re.search(r"after=(\d+)", reconnected.value.url).group(1))
         assert resumed_after >= seen > 0
+        assert reconnected.value.url.endswith("&batch=1")
         page.wait_for_function(
             f"Math.max(...[...document.querySelectorAll('#log .l')].map(r => +r.dataset.seq)) > {seen + 5}"
         )
@@ -172,6 +187,14 @@ def test_import_run_watch_reconnect_approve_and_dashboard(browser, asgi_server, 
         gate.click()
     page.wait_for_selector("#log-conn[data-state=live]")
     page.wait_for_selector("#log .l >> text=ship tick 3")
+    # A second viewer in per-line mode, which loses its socket once while lines keep coming.
+    page.evaluate(PER_LINE_VIEWER)
+    page.wait_for_function("window.perLine.seqs.length > 5")
+    with page.expect_websocket() as per_line_reconnect:
+        seen = page.evaluate("window.perLine.seqs.length")
+        page.evaluate("window.perLine.socket.ws.close()")
+    assert "batch" not in per_line_reconnect.value.url
+    page.wait_for_function(f"window.perLine.seqs.length > {seen + 5}")
     # Scrolled up, the viewer stops following the tail (and offers to follow again).
     page.evaluate("const l = document.getElementById('log'); l.scrollTop = 0; l.dispatchEvent(new Event('scroll'))")
     page.wait_for_selector("#log-follow:not([hidden])")
@@ -195,6 +218,8 @@ def test_import_run_watch_reconnect_approve_and_dashboard(browser, asgi_server, 
     all_lines = db_seqs(done)
     page.wait_for_function(f"document.querySelectorAll('#log .l').length >= {len(all_lines)}")
     assert dom_seqs(page) == all_lines == list(range(1, len(all_lines) + 1))
+    page.wait_for_function(f"window.perLine.seqs.length >= {len(all_lines)}")
+    assert page.evaluate("window.perLine.seqs") == all_lines
     states = page.eval_on_selector_all("#execution-dag .dag-node", "nodes => nodes.map(n => n.getAttribute('class'))")
     assert states == ["dag-node s-success"] * 3
     page.screenshot(path=str(shots / "execution-success.png"), full_page=True)

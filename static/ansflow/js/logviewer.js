@@ -1,9 +1,10 @@
 /* The live log viewer of the execution page.
  *
- * LogSocket keeps one WebSocket to /ws/executions/{id}/?after=<last seq>: it reconnects by itself
- * (with backoff) from the last sequence number it has, drops any line it already has (dedupe by
- * seq), and when a line arrives past a gap, or a resync points past what it has, it reconnects from
- * its last seq so the server fills the gap from the database.
+ * LogSocket keeps one WebSocket to /ws/executions/{id}/?after=<last seq>&batch=1 (lines arrive in
+ * batches, {"type": "logs", "lines": [...]}, rather than one message each): it
+ * reconnects by itself (with backoff) from the last sequence number it has, drops any line it already
+ * has (dedupe by seq), and when a line arrives past a gap, or a resync points past what it has, it
+ * reconnects from its last seq so the server fills the gap from the database.
  *
  * LogView renders lines (ANSI colours, a step column, line numbers that link to #L<seq>), follows the
  * tail unless the user scrolled up, filters by step, and keeps at most MAX_LINES in the page.
@@ -167,9 +168,11 @@
   }
 
   class LogSocket {
-    constructor(path, handlers) {
+    /** options.batch: false asks for one message per line (the socket's default) instead of batches. */
+    constructor(path, handlers, options) {
       this.path = path;
       this.handlers = handlers;
+      this.batch = !options || options.batch !== false;
       this.lastSeq = 0;
       this.ws = null;
       this.delay = 250;
@@ -180,7 +183,7 @@
 
     url() {
       const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-      return scheme + "//" + window.location.host + this.path + "?after=" + this.lastSeq;
+      return scheme + "//" + window.location.host + this.path + "?after=" + this.lastSeq + (this.batch ? "&batch=1" : "");
     }
 
     start() {
@@ -226,16 +229,24 @@
       this.connect();
     }
 
+    /** One line ({seq, step, stream, text}); false when it lies past a gap and the socket was replaced. */
+    take(line) {
+      if (line.seq <= this.lastSeq) return true; // already have it
+      if (line.seq > this.lastSeq + 1) {
+        this.resume(); // a gap: never show lines out of order
+        return false;
+      }
+      this.lastSeq = line.seq;
+      this.handlers.line(line);
+      return true;
+    }
+
     receive(ws, message) {
       if (ws !== this.ws) return;
-      if (message.type === "log") {
-        if (message.seq <= this.lastSeq) return; // already have it
-        if (message.seq > this.lastSeq + 1) {
-          this.resume(); // a gap: never show lines out of order
-          return;
-        }
-        this.lastSeq = message.seq;
-        this.handlers.line(message);
+      if (message.type === "logs") {
+        for (const line of message.lines) if (!this.take(line)) return;
+      } else if (message.type === "log") {
+        this.take(message);
       } else if (message.type === "resync") {
         if (message.after > this.lastSeq) this.resume();
       } else if (message.type === "status") {
