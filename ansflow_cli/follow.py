@@ -1,4 +1,7 @@
-"""Following an execution: its log and status over ``/ws/executions/{id}/?after=<seq>``, resumed on reconnect."""
+"""Following an execution: its log and status over ``/ws/executions/{id}/?after=<seq>&batch=1``, resumed on reconnect.
+
+``batch=1`` asks for one message per published batch of lines (``{"type": "logs", "lines": [...]}``).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def ws_url(base: str, execution_id: int, after: int) -> str:
     parts = urlsplit(base)
     scheme = "wss" if parts.scheme == "https" else "ws"
     return urlunsplit((scheme, parts.netloc, f"{parts.path.rstrip('/')}/ws/executions/{execution_id}/",
-                       f"after={after}", ""))  # fmt: skip
+                       f"after={after}&batch=1", ""))  # fmt: skip
 
 
 def format_line(line: dict[str, Any]) -> str:
@@ -91,7 +94,10 @@ class Follower:
             while True:
                 message = json.loads(ws.recv(timeout=60))
                 kind = message.get("type")
-                if kind == "log":
+                if kind == "logs":
+                    for line in message["lines"]:
+                        self._line(line)
+                elif kind == "log":
                     self._line(message)
                 elif kind == "status":
                     if message.get("kind") == "step":
