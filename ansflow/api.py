@@ -40,6 +40,9 @@ class ApiRootView(APIView):
                         ("triggers", "trigger"),
                         ("executions", "execution"),
                         ("steps", "step"),
+                        ("notification-targets", "notificationtarget"),
+                        ("notification-rules", "notificationrule"),
+                        ("notification-deliveries", "notificationdelivery"),
                     )
                 },
                 "pipeline-schema": reverse("pipeline-json-schema", request=request),

@@ -292,6 +292,8 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "apps.executions.choices.StepStatus",
         "TriggerKindEnum": "apps.pipelines.triggers.models.TriggerKind",
         "TriggerOutcomeEnum": "apps.pipelines.triggers.models.EventOutcome",
+        "NotificationTargetKindEnum": "apps.executions.notifications.choices.TargetKind",
+        "DeliveryStatusEnum": "apps.executions.notifications.choices.DeliveryStatus",
     },
 }
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.accounts.models import ApiToken, Credential, Membership, Project, Team
-from apps.executions.models import Approval, Execution
+from apps.executions.models import Approval, Execution, NotificationRule, NotificationTarget
 from apps.executions.observability.metrics import _allowed_address
 from apps.pipelines.models import Pipeline, Trigger
 
@@ -94,6 +94,10 @@ HOOK_PAGE = lambda w: {"slug": w.project.slug, "pk": HOOK(w).pk}  # noqa: E731
 HOOK_ENABLED = lambda w: HOOK(w).enabled  # noqa: E731
 HOOK_TOUCHED = lambda w: HOOK(w).updated_at  # noqa: E731
 TRIGGERS = lambda w: Trigger.objects.count()  # noqa: E731
+NOTIFY_TARGETS = lambda w: NotificationTarget.objects.count()  # noqa: E731
+NOTIFY_RULES = lambda w: NotificationRule.objects.count()  # noqa: E731
+TARGET_TEXT = lambda w: NotificationTarget.objects.get(pk=w.notification_target.pk).description  # noqa: E731
+RULE_ON = lambda w: NotificationRule.objects.get(pk=w.notification_rule.pk).enabled  # noqa: E731
 
 API_OPEN = expect(EVERYONE, 200, api=True)
 API_SIGNED_IN = expect(SIGNED_IN, 200, api=True)
@@ -210,6 +214,9 @@ TABLE: dict[str, list[Case]] = {
         page("GET", expect(SIGNED_IN, 200), 200, shows=(lambda w: 'data-approve="gate"', at_least("operator")))
     ],
     "executions:project": [page("GET", scoped("viewer", 200), 200, kwargs=SLUG)],
+    "executions:notifications": [
+        page("GET", scoped("maintainer", 200), 200, kwargs=SLUG, shows=(lambda w: "127.0.0.1:9/hook", MEMBERS))
+    ],
     "executions:run": [
         page("GET", scoped("operator", 200), 200, kwargs=PIPELINE),
         page("POST", scoped("operator", 302), 302, kwargs=PIPELINE, data=lambda w: {"version": "v2"}, state=RUNS),
@@ -460,6 +467,58 @@ TABLE: dict[str, list[Case]] = {
     "trigger-events": [
         api("GET", api_scoped("viewer", 200), 200, kwargs=HOOK_PK, shows=(lambda w: '"started"', MEMBERS))
     ],
+    "notificationtarget-list": [
+        api("GET", API_SIGNED_IN, 200, shows=(lambda w: "127.0.0.1:9/hook", MEMBERS)),
+        api(
+            "POST",
+            api_scoped("maintainer", 201, outsider=400),
+            201,
+            data=lambda w: {"project": "orchard", "name": "ops-mail", "kind": "email", "recipients": ["ops@a.example"]},
+            state=NOTIFY_TARGETS,
+        ),
+    ],
+    "notificationtarget-detail": [
+        api("GET", api_scoped("viewer", 200), 200, kwargs=obj("notification_target")),
+        *(
+            api(
+                m,
+                api_scoped("maintainer", 200),
+                200,
+                kwargs=obj("notification_target"),
+                data=lambda w: {"description": "pager"},
+                state=TARGET_TEXT,
+            )
+            for m in ("PUT", "PATCH")
+        ),
+        api("DELETE", api_scoped("maintainer", 204), 204, kwargs=obj("notification_target"), state=NOTIFY_TARGETS),
+    ],
+    "notificationrule-list": [
+        api("GET", API_SIGNED_IN, 200, shows=(lambda w: '"fail"', MEMBERS)),
+        api(
+            "POST",
+            api_scoped("maintainer", 201, outsider=400),
+            201,
+            data=lambda w: {"project": "orchard", "name": "gates", "event": "approval_waiting", "targets": ["hook"]},
+            state=NOTIFY_RULES,
+        ),
+    ],
+    "notificationrule-detail": [
+        api("GET", api_scoped("viewer", 200), 200, kwargs=obj("notification_rule")),
+        *(
+            api(
+                m,
+                api_scoped("maintainer", 200),
+                200,
+                kwargs=obj("notification_rule"),
+                data=lambda w: {"enabled": False},
+                state=RULE_ON,
+            )
+            for m in ("PUT", "PATCH")
+        ),
+        api("DELETE", api_scoped("maintainer", 204), 204, kwargs=obj("notification_rule"), state=NOTIFY_RULES),
+    ],
+    "notificationdelivery-list": [api("GET", API_SIGNED_IN, 200, shows=(lambda w: "orchard failed", MEMBERS))],
+    "notificationdelivery-detail": [api("GET", api_scoped("viewer", 200), 200, kwargs=obj("notification_delivery"))],
     r"api/v1/^(?P<rest>[\s\S]*)$": [api("GET", expect(EVERYONE, 404), 404, path="/api/v1/no-such-thing/")],
     "api-schema": [api("GET", API_OPEN, 200)],
     "api-docs": [api("GET", API_OPEN, 200)],
@@ -533,7 +592,11 @@ LIST_URLS = [
     "/accounts/tokens/",
     "/api/v1/pipelines/{pipeline}/versions/",
     "/api/v1/triggers/",
+    "/api/v1/notification-targets/",
+    "/api/v1/notification-rules/",
+    "/api/v1/notification-deliveries/",
     "/projects/{project}/triggers/",
+    "/projects/{project}/notifications/",
     *(f"/admin/{label.replace('.', '/')}/" for label in PERMISSION_ADMINS),
 ]
 

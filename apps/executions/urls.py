@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .notifications import views as notification_views
 
 app_name = "executions"
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("dashboard/trends/", views.dashboard_trends, name="trends"),
     path("approvals/", views.approvals_inbox, name="approvals"),
     path("projects/<slug:slug>/", views.project_detail, name="project"),
+    path("projects/<slug:slug>/notifications/", notification_views.notifications_page, name="notifications"),
     path("pipelines/<int:pk>/run/", views.run_form, name="run"),
     path("pipelines/<int:pk>/runs/", views.pipeline_runs, name="pipeline-runs"),
     path("executions/<int:pk>/", views.execution_detail, name="detail"),

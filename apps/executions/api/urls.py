@@ -1,11 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import notifications, views
 
 router = SimpleRouter()
 router.register("executions", views.ExecutionViewSet, basename="execution")
 router.register("steps", views.StepViewSet, basename="step")
+router.register("notification-targets", notifications.NotificationTargetViewSet, basename="notificationtarget")
+router.register("notification-rules", notifications.NotificationRuleViewSet, basename="notificationrule")
+router.register("notification-deliveries", notifications.NotificationDeliveryViewSet, basename="notificationdelivery")
 
 urlpatterns = [
     path("pipelines/<int:pk>/run/", views.RunPipelineView.as_view(), name="pipeline-run"),

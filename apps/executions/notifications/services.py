@@ -18,14 +18,19 @@ from apps.pipelines.models import Pipeline
 
 from ..models import NotificationRule, NotificationTarget
 from .choices import NotificationEvent, TargetKind
+from .messages import project_secrets
 
 TARGET_FIELDS = ("name", "kind", "description", "recipients", "url", "credential", "secret_header", "body_template")
 RULE_FIELDS = ("name", "pipeline", "event", "minutes", "enabled")
 _SYNTAX = jinja2.sandbox.SandboxedEnvironment()
 
 
-def _http_url(value: str) -> bool:
-    parts = urlsplit(value)
+def _http_url(value: Any) -> bool:
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port out of range
+    except (TypeError, ValueError, AttributeError):  # not text, a broken IPv6 address, a bad port
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
@@ -43,6 +48,8 @@ def _template_strings(value: Any) -> Iterable[str]:
 def notification_target_validate(target: NotificationTarget) -> None:
     """Raises ValidationError naming each bad field of an (unsaved or changed) target."""
     errors: dict[str, str] = {}
+    if NotificationTarget.objects.filter(project_id=target.project_id, name=target.name).exclude(pk=target.pk).exists():
+        errors["name"] = f"The project already has a notification target named {target.name!r}."
     if target.credential is not None and target.credential.project_id != target.project_id:
         errors["credential"] = "The credential belongs to another project."
     if target.kind == TargetKind.EMAIL:
@@ -87,6 +94,19 @@ def _audit_changes(obj: Any, names: Iterable[str]) -> dict[str, Any]:
     return {name: str(getattr(obj, name)) for name in names}
 
 
+def _target_secrets(project_id: int, *urls: str) -> list[str]:
+    """What a target's audit record must not show: the project's credential secrets and URL passwords."""
+    secrets = project_secrets(project_id)
+    for url in urls:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            continue
+        if password:
+            secrets.append(password)
+    return secrets
+
+
 @transaction.atomic
 def notification_target_create(*, actor: Any, project: Project, **fields: Any) -> NotificationTarget:
     """Creates an email, webhook or Slack target of ``project`` from its fields (``TARGET_FIELDS``)."""
@@ -97,7 +117,7 @@ def notification_target_create(*, actor: Any, project: Project, **fields: Any) -
     notification_target_validate(target)
     target.save()
     audit_record(actor=actor, verb="notification_target.create", target=target, project=project,
-                 changes=_audit_changes(target, fields))  # fmt: skip
+                 changes=_audit_changes(target, fields), secrets=_target_secrets(project.pk, target.url))  # fmt: skip
     return target
 
 
@@ -105,6 +125,7 @@ def notification_target_create(*, actor: Any, project: Project, **fields: Any) -
 def notification_target_update(*, actor: Any, target: NotificationTarget, **fields: Any) -> NotificationTarget:
     """Changes the given fields of a target."""
     locked = NotificationTarget.objects.select_for_update().get(pk=target.pk)
+    old_url = locked.url
     changes: dict[str, Any] = {}
     for name, value in fields.items():
         if name not in TARGET_FIELDS:
@@ -115,7 +136,7 @@ def notification_target_update(*, actor: Any, target: NotificationTarget, **fiel
     notification_target_validate(locked)
     locked.save()
     audit_record(actor=actor, verb="notification_target.update", target=locked, project=locked.project,
-                 changes=changes)  # fmt: skip
+                 changes=changes, secrets=_target_secrets(locked.project_id, old_url, locked.url))  # fmt: skip
     return locked
 
 
@@ -128,6 +149,8 @@ def notification_target_delete(*, actor: Any, target: NotificationTarget) -> Non
 def notification_rule_validate(rule: NotificationRule, targets: list[NotificationTarget]) -> None:
     """Raises ValidationError naming each bad field of a rule with these targets."""
     errors: dict[str, str] = {}
+    if NotificationRule.objects.filter(project_id=rule.project_id, name=rule.name).exclude(pk=rule.pk).exists():
+        errors["name"] = f"The project already has a notification rule named {rule.name!r}."
     if rule.pipeline is not None and rule.pipeline.project_id != rule.project_id:
         errors["pipeline"] = "The pipeline belongs to another project."
     if rule.event == NotificationEvent.LONG_RUNNING:
