@@ -369,6 +369,8 @@ CELERY_BEAT_SCHEDULE["ansflow-reaper"] = {"task": "executions.reap", "schedule":
 # Days a finished execution's log lines are kept (0 keeps them forever).
 LOG_RETENTION_DAYS = env.int("ANSFLOW_LOG_RETENTION_DAYS", default=90)
 CELERY_BEAT_SCHEDULE["ansflow-log-retention"] = {"task": "executions.cleanup_logs", "schedule": 3600.0}
+# The helm (v3) binary that helm steps run: a path, or a name looked up on the worker's PATH.
+HELM_BINARY = env.str("ANSFLOW_HELM_BINARY", default="helm")
 
 # --- Metrics ---------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ MODULES = [
     "k8s_delete",
     "k8s_rollout",
     "k8s_job",
+    "helm",
 ]
 
 
