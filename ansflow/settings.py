@@ -399,3 +399,12 @@ BASE_URL = env.str("ANSFLOW_BASE_URL", default=f"http://{SERVE_HOST}:{SERVE_PORT
 # A delivery is tried this many times; attempt n+1 waits BACKOFF * 2**(n-1) seconds (at most an hour).
 NOTIFICATION_ATTEMPTS = env.int("ANSFLOW_NOTIFICATION_ATTEMPTS", default=5)
 NOTIFICATION_BACKOFF = env.float("ANSFLOW_NOTIFICATION_BACKOFF", default=10.0)
+# An attempt still `sending` after this many seconds lost its worker: the reaper records it failed and
+# retries it per the policy above (well above the 10 s HTTP and EMAIL_TIMEOUT limits of one send).
+NOTIFICATION_SENDING_TIMEOUT = env.float("ANSFLOW_NOTIFICATION_SENDING_TIMEOUT", default=300.0)
+# Days delivery attempts are kept (0 keeps them forever); older ones are deleted hourly.
+NOTIFICATION_RETENTION_DAYS = env.int("ANSFLOW_NOTIFICATION_RETENTION_DAYS", default=90)
+CELERY_BEAT_SCHEDULE["ansflow-notification-retention"] = {
+    "task": "executions.cleanup_notifications",
+    "schedule": 3600.0,
+}

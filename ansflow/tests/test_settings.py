@@ -98,3 +98,16 @@ def test_engine_log_lines_name_their_execution_and_step():
     line = json.loads(formatter.format(inside))
     assert (line["execution_id"], line["step_id"], line["message"]) == (42, "build[py=3.12]", "heartbeat failed")
     assert "execution_id" not in json.loads(formatter.format(outside))
+
+
+def test_notification_upkeep_comes_from_the_environment(tmp_path):
+    code = (
+        "from django.conf import settings as s; import json; "
+        "print(json.dumps([s.NOTIFICATION_RETENTION_DAYS, s.NOTIFICATION_SENDING_TIMEOUT, "
+        "s.CELERY_BEAT_SCHEDULE['ansflow-notification-retention']['task']]))"
+    )
+    env = {"ANSFLOW_NOTIFICATION_RETENTION_DAYS": "7", "ANSFLOW_NOTIFICATION_SENDING_TIMEOUT": "45"}
+    result = manage("shell", "-c", code, ANSFLOW_DATA_DIR=str(tmp_path), LOG_LEVEL="ERROR", **env)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [7, 45.0, "executions.cleanup_notifications"]
+    default = manage("shell", "-c", code, ANSFLOW_DATA_DIR=str(tmp_path), LOG_LEVEL="ERROR")
+    assert json.loads(default.stdout.strip().splitlines()[-1])[:2] == [90, 300.0]

@@ -33,6 +33,13 @@ def cleanup_logs() -> int:
     return logs_expire()
 
 
+@shared_task(name="executions.cleanup_notifications", ignore_result=True)
+def cleanup_notifications() -> int:
+    from .services import notification_deliveries_expire
+
+    return notification_deliveries_expire()
+
+
 @shared_task(name="executions.execution_finished", ignore_result=True)
 def execution_finished(execution_id: int) -> None:
     """After an execution reached its final state: upstream triggers, then notifications."""

@@ -19,6 +19,7 @@ from django.utils import timezone
 from ..choices import ExecutionStatus, StepStatus
 from ..executors.base import StepResult
 from ..models import Execution, StepExecution
+from ..notifications.delivery import recover_sending
 from ..notifications.dispatch import notify_long_running, resend_stale
 from .logsink import system_line
 from .runner import heartbeat_cutoff, record_attempt_end
@@ -56,6 +57,7 @@ def reap() -> dict[str, int]:
         if start_queued_in_group(project_id=project_id, group=group) is not None:
             counts["groups_started"] += 1
     counts["notifications"] = notify_long_running(now) + resend_stale(now)
+    counts["notifications_recovered"] = recover_sending(now)
     cleanup_workspaces()
     return counts
 

@@ -2,7 +2,9 @@
 
 A worker claims the attempt (``pending -> sending``, a conditional update), so a duplicate message sends
 nothing. A failure that may pass (a connection error, HTTP 5xx/408/429, an SMTP error) is retried as a new
-attempt row after an exponentially growing delay, up to ``NOTIFICATION_ATTEMPTS`` attempts in all.
+attempt row after an exponentially growing delay, up to ``NOTIFICATION_ATTEMPTS`` attempts in all. An attempt
+whose worker died mid-send (still ``sending`` after ``NOTIFICATION_SENDING_TIMEOUT``) is recovered by the reaper
+the same way, as a failure that may pass.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import logging
 import smtplib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -149,14 +151,19 @@ def delivery_send(*, delivery_id: int) -> str | None:
 
 
 @transaction.atomic
-def _record(delivery: NotificationDelivery, text: str, answer: Answer, secrets: list[str]) -> str:
+def _record(delivery: NotificationDelivery, text: str, answer: Answer, secrets: list[str]) -> str | None:
+    """Records how the attempt ended and schedules the next one; None when it was recorded already (a
+    worker that outlived the reaper's patience finds its attempt recovered: the first record stands)."""
     now = timezone.now()
     retry = not answer.ok and answer.retry and delivery.attempt < settings.NOTIFICATION_ATTEMPTS
     status = DeliveryStatus.SENT if answer.ok else DeliveryStatus.RETRYING if retry else DeliveryStatus.FAILED
-    NotificationDelivery.objects.filter(pk=delivery.pk).update(
+    if not NotificationDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
         status=status, response_code=answer.code, error=mask(answer.error, secrets)[:4000], message=text,
         finished_at=now, updated_at=now,
-    )  # fmt: skip
+    ):  # fmt: skip
+        logger.warning("notification %s: attempt %s was recorded already, %s dropped", delivery.pk,
+                       delivery.attempt, status, extra={"execution_id": delivery.execution_id})  # fmt: skip
+        return None
     if retry:
         delay = backoff(delivery.attempt)
         following = NotificationDelivery.objects.create(
@@ -175,3 +182,25 @@ def _record(delivery: NotificationDelivery, text: str, answer: Answer, secrets: 
             extra={"execution_id": delivery.execution_id},
         )
     return status
+
+
+def delivery_recover(*, delivery_id: int, cutoff: datetime) -> str | None:
+    """An attempt ``sending`` since before ``cutoff`` lost its worker mid-send: it is recorded failed and
+    retried per the policy (the target may have got it: a retry can repeat a message, never lose one).
+    Returns the status recorded, or None when the attempt was not stale any more."""
+    delivery = NotificationDelivery.objects.filter(
+        pk=delivery_id, status=DeliveryStatus.SENDING, updated_at__lt=cutoff
+    ).first()
+    if delivery is None:
+        return None
+    silent = (timezone.now() - delivery.updated_at).total_seconds()
+    error = f"no answer recorded {silent:.0f} s after the send started: the worker stopped while sending"
+    return _record(delivery, "", Answer(False, error=error, retry=True), [])
+
+
+def recover_sending(now: datetime | None = None) -> int:
+    """Recovers every attempt stuck ``sending`` longer than ``NOTIFICATION_SENDING_TIMEOUT``; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT)
+    stuck = NotificationDelivery.objects.filter(status=DeliveryStatus.SENDING, updated_at__lt=cutoff)
+    ids = list(stuck.values_list("pk", flat=True)[:500])
+    return sum(delivery_recover(delivery_id=pk, cutoff=cutoff) is not None for pk in ids)

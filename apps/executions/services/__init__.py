@@ -1,7 +1,7 @@
 """Every write of the executions app: keyword-only, atomic, audited."""
 
 from .approvals import approval_decide, approval_expire
-from .retention import logs_expire
+from .retention import logs_expire, notification_deliveries_expire
 from .runs import (
     RunError,
     execution_cancel,
@@ -20,5 +20,6 @@ __all__ = [
     "execution_retry_failed",
     "execution_start",
     "logs_expire",
+    "notification_deliveries_expire",
     "start_queued_in_group",
 ]

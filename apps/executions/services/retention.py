@@ -1,4 +1,5 @@
-"""Log retention: finished executions lose their log lines after ``LOG_RETENTION_DAYS``."""
+"""Retention: finished executions lose their log lines after ``LOG_RETENTION_DAYS``, and notification
+delivery attempts are deleted after ``NOTIFICATION_RETENTION_DAYS``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.utils import timezone
 from apps.accounts.services import audit_record
 
 from ..choices import ExecutionStatus
-from ..models import Execution, LogLine
+from ..models import Execution, LogLine, NotificationDelivery
+from ..notifications.choices import DeliveryStatus
 
 BATCH = 5000
 
@@ -31,4 +33,21 @@ def logs_expire(*, days: int | None = None) -> int:
             deleted += LogLine.objects.filter(pk__in=ids).delete()[0]
     if deleted:
         audit_record(actor=None, verb="logs.expire", changes={"lines": deleted, "older_than_days": keep})
+    return deleted
+
+
+def notification_deliveries_expire(*, days: int | None = None) -> int:
+    """Delete delivery attempts recorded more than ``days`` ago (default ``NOTIFICATION_RETENTION_DAYS``; 0 keeps
+    them), in batches; attempts still pending or being sent stay. Returns how many were deleted."""
+    keep = settings.NOTIFICATION_RETENTION_DAYS if days is None else days
+    if keep <= 0:
+        return 0
+    expired = NotificationDelivery.objects.filter(created_at__lt=timezone.now() - timedelta(days=keep)).exclude(
+        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]
+    )
+    deleted = 0
+    while ids := list(expired.values_list("pk", flat=True)[:BATCH]):
+        deleted += NotificationDelivery.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        audit_record(actor=None, verb="notifications.expire", changes={"deliveries": deleted, "older_than_days": keep})
     return deleted

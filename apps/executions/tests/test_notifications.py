@@ -13,15 +13,18 @@ from django.utils import timezone
 
 from ansflow.celery import app
 from ansflow.testing import CeleryWorker, wait_until
-from apps.accounts.models import Project
+from apps.accounts.models import AuditEvent, Project
 from apps.accounts.services import credential_create
 from apps.executions.choices import StepStatus
 from apps.executions.engine.reaper import reap
 from apps.executions.models import Execution, NotificationDelivery, NotificationTarget, StepExecution
 from apps.executions.notifications.choices import DeliveryStatus, NotificationEvent, TargetKind
+from apps.executions.notifications.delivery import delivery_recover, recover_sending
 from apps.executions.notifications.dispatch import notify_approval_waiting, notify_execution_finished
 from apps.executions.notifications.services import notification_rule_create, notification_target_create
-from apps.executions.services import execution_cancel
+from apps.executions.services import execution_cancel, notification_deliveries_expire
+from apps.executions.tasks import cleanup_notifications
+from apps.executions.tasks import reap as reap_task
 
 from .helpers import pipeline_yaml, project, start, superuser, wait_done
 from .notify_parts import HttpReceiver, SmtpServer
@@ -251,3 +254,77 @@ def test_a_long_run_is_reported_once_per_rule(receiver):
     assert "gated #1 has been running for more than 5 minutes" in hook.json["text"]
     execution_cancel(actor=root, execution=execution)
     wait_done(execution)
+
+
+def stuck(
+    execution: Execution,
+    target: NotificationTarget,
+    rule: Any,
+    subject: str,
+    attempt: int,
+    age: timedelta,
+    status: str = DeliveryStatus.SENDING,
+) -> NotificationDelivery:
+    """A delivery attempt as a worker that died mid-send leaves it: claimed, never recorded."""
+    row = NotificationDelivery.objects.create(project_id=execution.project_id, rule=rule, target=target,
+                                              target_name=target.name, execution=execution, event=rule.event,
+                                              subject=subject, attempt=attempt, status=status)  # fmt: skip
+    NotificationDelivery.objects.filter(pk=row.pk).update(updated_at=timezone.now() - age)
+    return row
+
+
+def test_an_attempt_left_sending_by_a_dead_worker_is_recovered_by_the_reaper_task(receiver):
+    """The worker runs with 3 attempts and the default 300 s before a `sending` attempt counts as lost."""
+    root, proj = superuser(), project("notify")
+    execution = wait_done(start(pipeline_yaml("fragile", FAILING, project_slug="notify"), project_slug="notify"))
+    target = webhook(proj, receiver.url + "/late")
+    # Not a failure rule: the run's own failure report (sent when it finished) must not add rows here.
+    rule = notification_rule_create(actor=root, project=proj, name="gates", event="approval_waiting", targets=[target])
+    lost = stuck(execution, target, rule, "", 1, timedelta(minutes=10))
+    last = stuck(execution, target, rule, "last", 3, timedelta(minutes=10))
+    busy = stuck(execution, target, rule, "busy", 1, timedelta(seconds=30))  # a send still within its time
+
+    reap_task.delay()
+    wait_until(lambda: not deliveries(pk__in=[lost.pk, last.pk], status=DeliveryStatus.SENDING), timeout=30,
+               message="the reaper task recovers the stale attempts")  # fmt: skip
+    lost.refresh_from_db()
+    assert lost.status == DeliveryStatus.RETRYING
+    assert "the worker stopped while sending" in lost.error
+    assert lost.finished_at is not None
+    last.refresh_from_db()
+    assert (last.status, "the worker stopped while sending" in last.error) == (DeliveryStatus.FAILED, True)
+    [first, second] = settled(execution=execution, subject="")  # the retry is sent like any other
+    assert (first.pk, second.attempt, second.status, second.response_code) == (lost.pk, 2, "sent", 200)
+    [hook] = receiver.at("/late")
+    assert hook.json["event"] == "approval_waiting"
+    assert deliveries(subject="last") == [last]  # the last attempt is not retried
+    busy.refresh_from_db()
+    assert busy.status == DeliveryStatus.SENDING
+    # Recovered once: a second pass, or the slow worker reporting at last, changes nothing.
+    assert recover_sending() == 0
+    assert delivery_recover(delivery_id=lost.pk, cutoff=timezone.now()) is None
+    assert deliveries(subject="") == [first, second]
+
+
+def test_old_delivery_attempts_are_deleted_by_the_cleanup_task(settings):
+    root, proj = superuser(), project("notify")
+    execution = wait_done(start(pipeline_yaml("fragile", FAILING, project_slug="notify"), project_slug="notify"))
+    target = webhook(proj, "http://127.0.0.1:9/never")
+    rule = notification_rule_create(actor=root, project=proj, name="gates", event="approval_waiting", targets=[target])
+    old = [stuck(execution, target, rule, status, 1, timedelta(0), status=status)
+           for status in ("sent", "failed", "retrying", "pending")]  # fmt: skip
+    recent = stuck(execution, target, rule, "recent", 1, timedelta(0), status="sent")
+    NotificationDelivery.objects.filter(pk__in=[row.pk for row in old]).update(
+        created_at=timezone.now() - timedelta(days=91)
+    )
+    NotificationDelivery.objects.filter(pk=recent.pk).update(created_at=timezone.now() - timedelta(days=89))
+    assert settings.CELERY_BEAT_SCHEDULE["ansflow-notification-retention"]["task"] == "executions.cleanup_notifications"
+
+    cleanup_notifications.delay()  # on the worker, with the default of 90 days
+    wait_until(lambda: len(deliveries()) == 2, timeout=30, message="the cleanup task deletes the old attempts")
+    assert {row.subject for row in deliveries()} == {"pending", "recent"}  # a pending attempt is still due
+    event = AuditEvent.objects.get(verb="notifications.expire")
+    assert event.changes == {"deliveries": 3, "older_than_days": 90}
+    assert notification_deliveries_expire(days=0) == 0  # 0 keeps them forever
+    assert notification_deliveries_expire(days=1) == 1
+    assert [row.subject for row in deliveries()] == ["pending"]

@@ -142,7 +142,7 @@ def test_real_beat_keeps_the_engine_entries_and_fires_a_schedule(celery_worker) 
         assert run.trigger_info["cron"] == "* * * * *"
         wait_until(lambda: "executions.reap" in beat.output(), timeout=30, message="beat sends the reaper")
         names = set(PeriodicTask.objects.values_list("name", flat=True))
-        assert {"ansflow-reaper", "ansflow-log-retention"} <= names
+        assert {"ansflow-reaper", "ansflow-log-retention", "ansflow-notification-retention"} <= names
         retention = PeriodicTask.objects.get(name="ansflow-log-retention")
         assert (retention.task, retention.interval.every, retention.enabled) == ("executions.cleanup_logs", 3600, True)
     finally:
