@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,44 +23,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ansflow.settings")
 from django.conf import settings
 
 from . import report
+from .backends import fresh_environment, mariadb_answers, recreate_mariadb_database, redis_answers, wait_or_stop
 from .report import BENCHMARKS
 
-MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root"}
 MARIADB_DATABASE = "ansflow_bench"
 EXTERNAL_REDIS = "redis://127.0.0.1:6379/12"
 SUITE_TIMEOUT = 3600.0
-
-
-def mariadb_answers() -> bool:
-    try:
-        import MySQLdb
-
-        MySQLdb.connect(connect_timeout=2, **MARIADB).close()  # type: ignore[arg-type]
-    except Exception:
-        return False
-    return True
-
-
-def redis_answers() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(EXTERNAL_REDIS, socket_connect_timeout=1, socket_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-def recreate_mariadb_database() -> str:
-    import MySQLdb
-
-    conn = MySQLdb.connect(connect_timeout=5, **MARIADB)  # type: ignore[arg-type]
-    try:
-        cursor = conn.cursor()
-        cursor.execute(f"DROP DATABASE IF EXISTS `{MARIADB_DATABASE}`")
-        cursor.execute(f"CREATE DATABASE `{MARIADB_DATABASE}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    finally:
-        conn.close()
-    return f"mysql://{MARIADB['user']}@{MARIADB['host']}:{MARIADB['port']}/{MARIADB_DATABASE}"
 
 
 def backend_environments(chosen: list[str]) -> dict[str, dict[str, str]]:
@@ -70,8 +37,9 @@ def backend_environments(chosen: list[str]) -> dict[str, dict[str, str]]:
     if not chosen or "embedded" in chosen:
         found["embedded"] = {"DATABASE_URL": "", "REDIS_URL": ""}
     if not chosen or "mariadb" in chosen:
-        if mariadb_answers() and redis_answers():
-            found["mariadb"] = {"DATABASE_URL": recreate_mariadb_database(), "REDIS_URL": EXTERNAL_REDIS}
+        if mariadb_answers() and redis_answers(EXTERNAL_REDIS):
+            database_url = recreate_mariadb_database(MARIADB_DATABASE)
+            found["mariadb"] = {"DATABASE_URL": database_url, "REDIS_URL": EXTERNAL_REDIS}
         else:
             print("bench: MariaDB on 127.0.0.1:3306 or Redis on 127.0.0.1:6379 does not answer; skipping that backend")
     return found
@@ -79,15 +47,7 @@ def backend_environments(chosen: list[str]) -> dict[str, dict[str, str]]:
 
 def run_backend(label: str, overrides: dict[str, str], args: argparse.Namespace, base: Path) -> dict[str, Any] | None:
     data_dir = base / label
-    if data_dir.exists():
-        shutil.rmtree(data_dir)  # a fresh database file, Redis socket and workspaces for every run
-    data_dir.mkdir(parents=True)
-    env = dict(os.environ, ANSFLOW_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
-    for name, value in overrides.items():
-        if value:
-            env[name] = value
-        else:
-            env.pop(name, None)
+    env = fresh_environment(data_dir, overrides)
     out = data_dir / "suite.json"
     argv = [sys.executable, "-m", "bench.suite", "--label", label, "--json", str(out)]
     argv += [f"--only={name}" for name in args.only] + (["--quick"] if args.quick else [])
@@ -95,16 +55,7 @@ def run_backend(label: str, overrides: dict[str, str], args: argparse.Namespace,
     print(f"bench: {label} ...", flush=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, env=env, stderr=log, cwd=settings.BASE_DIR)
-        try:
-            code = process.wait(timeout=SUITE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.terminate()  # the suite stops its workers and Redis on SIGTERM
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            code = -1
+        code = wait_or_stop(process, SUITE_TIMEOUT)  # the suite stops its workers and Redis on SIGTERM
     if code != 0 or not out.exists():
         print(f"bench: {label} failed (exit {code}); the end of its log:\n{log_path.read_text()[-3000:]}")
         return None
