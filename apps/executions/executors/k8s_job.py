@@ -16,6 +16,7 @@ adopts it instead of creating a second Job, and resumes its log after the rows a
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime
 from typing import Any
@@ -105,7 +106,13 @@ class KubeJobExecutor(KubeStep):
             self.call(
                 core.create_namespaced_secret, namespace, {"metadata": meta, "type": "Opaque", "stringData": secret}
             )
-        job = self.call(batch.create_namespaced_job, namespace, job_manifest(ctx, name, env))
+        try:
+            job = self.call(batch.create_namespaced_job, namespace, job_manifest(ctx, name, env))
+        except (ClusterError, Stopped):
+            if secret:  # not owned by any Job yet: nothing else would ever delete it
+                with contextlib.suppress(ClusterError):
+                    call(self.target.cluster, core.delete_namespaced_secret, f"{name}-env", namespace)
+            raise
         self.say(created_line(namespace, name))
         if secret:
             # Owned by the Job, the Secret goes away with it (whatever deletes the Job).

@@ -245,3 +245,20 @@ def test_a_killed_worker_leads_to_reattachment_not_a_second_job(
     lines = log_text(done, "job")
     assert f"{attached}; 3 of its log lines are already stored, following on after them" in lines
     assert lines.count(f"created Job {kube_namespace}/{job.metadata.name}") == 1
+
+
+def test_a_job_the_server_rejects_fails_with_its_message_and_leaves_no_secret(
+    kube: KubeCluster, kube_namespace: str
+) -> None:
+    credential_create(actor=superuser(), project=project(), name="app", kind="secret_text", fields={"secret": SECRET})
+    extra = "  env: {TOKEN: {secret: app.secret}}\n"
+    step_yaml = job_step(kube.busybox_image, "echo never", extra, "    service_account: Not_A_Name\n")
+    execution = wait_done(start(pipeline_yaml("k8s-job-422", step_yaml, extra="credentials: [app]\n")), timeout=120)
+    step = execution.steps.get(step_id="job")
+    assert step.status == StepStatus.FAILED
+    assert f"cluster kube ({kube.server}) answered 422: " in step.error
+    assert 'spec.template.spec.serviceAccountName: Invalid value: "Not_A_Name"' in step.error
+    assert jobs_of(kube, kube_namespace, execution) == []
+    with kube.admin_api() as api:
+        selector = f"ansflow.io/execution={execution.pk}"
+        assert client.CoreV1Api(api).list_namespaced_secret(kube_namespace, label_selector=selector).items == []
