@@ -90,5 +90,11 @@ format: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	ANSFLOW_DATA_DIR=$(CURDIR)/var/bench $(PY) -m bench
 
+## bench-peers: AnsFlow beside raw Celery, Prefect 3 and Airflow 3 on the same workloads, all in one run; each
+## peer is installed into its own venv under var/peers from bench/peers/requirements-<peer>.txt.
+.PHONY: bench-peers
+bench-peers: $(DEV_STAMP)
+	ANSFLOW_DATA_DIR=$(CURDIR)/var/peers $(PY) -m bench.peers
+
 clean:
 	rm -rf var .venv

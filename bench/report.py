@@ -156,6 +156,7 @@ INTRO = """\
 
 ```sh
 make bench                       # every benchmark, every backend that answers
+make bench-peers                 # AnsFlow beside raw Celery, Prefect 3 and Airflow 3 (below)
 .venv/bin/python -m bench --quick                     # smoke run: smaller sizes, one repetition
 .venv/bin/python -m bench --only chain --backend embedded   # one benchmark or backend
 ```
@@ -189,9 +190,11 @@ AnsFlow worker; `--only logs_latency`, `logs_throughput`, `viewers`, `scale`, `l
 
 
 def render_readme(results: dict[str, dict[str, Any]]) -> str:
+    from .peers.report import section as peers_section
     from .report_live import LIVE_INTRO, sections
 
     parts = [INTRO + LIVE_INTRO, "## Results\n", *summary_rows(results), "", *sections(results)]
+    parts += peers_section(results)
     if "queries" in results:
         parts += [
             "## Where a step's time goes\n",
