@@ -370,7 +370,9 @@ CELERY_BEAT_SCHEDULE["ansflow-reaper"] = {"task": "executions.reap", "schedule":
 LOG_RETENTION_DAYS = env.int("ANSFLOW_LOG_RETENTION_DAYS", default=90)
 CELERY_BEAT_SCHEDULE["ansflow-log-retention"] = {"task": "executions.cleanup_logs", "schedule": 3600.0}
 # The helm (v3) binary that helm steps run: a path, or a name looked up on the worker's PATH.
-HELM_BINARY = env.str("ANSFLOW_HELM_BINARY", default="helm")
+# `make k8s-cluster` unzips Helm 3 into .venv/tools; elsewhere `helm` on PATH.
+_bundled_helm = BASE_DIR / ".venv" / "tools" / "helm"
+HELM_BINARY = env.str("ANSFLOW_HELM_BINARY", default=str(_bundled_helm) if _bundled_helm.is_file() else "helm")
 
 # --- Metrics ---------------------------------------------------------------------
 

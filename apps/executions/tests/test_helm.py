@@ -6,7 +6,6 @@ the run's workspace by a shell step, as a directory and as a packaged .tgz.
 
 from __future__ import annotations
 
-import os
 import tarfile
 import textwrap
 from pathlib import Path
@@ -27,9 +26,6 @@ from .helpers import log_text, pipeline_yaml, run, start, superuser, wait_done
 from .kube_helpers import project_cluster
 
 pytestmark = [pytest.mark.k8s, pytest.mark.django_db(transaction=True)]
-
-# The workers are started after collection and inherit this (settings read it in each worker process).
-os.environ.setdefault("ANSFLOW_HELM_BINARY", str(HELM))
 
 CHART = {
     "Chart.yaml": "apiVersion: v2\nname: demo\nversion: {version}\nappVersion: '1.0'\n",

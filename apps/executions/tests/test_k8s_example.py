@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from kubernetes import client
 
-from apps.k8s_integration.tests.cluster import HELM, KubeCluster
+from apps.k8s_integration.tests.cluster import KubeCluster
 
 from .helpers import log_text, run, statuses
 from .kube_helpers import project_cluster, read
 
 pytestmark = [pytest.mark.k8s, pytest.mark.django_db(transaction=True)]
-
-# The workers are started after collection and inherit this (settings read it in each worker process).
-os.environ.setdefault("ANSFLOW_HELM_BINARY", str(HELM))
 
 # The test cluster has no pod network and no registry: pods share the node's network, images are loaded on it.
 LOCAL_CLUSTER = [
