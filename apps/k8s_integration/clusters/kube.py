@@ -9,6 +9,7 @@ directory while the client is open. Errors become :class:`ClusterError` with a m
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import ssl
 import tempfile
@@ -148,6 +149,12 @@ def describe(exc: BaseException, cluster: Cluster) -> ClusterError:
     if isinstance(exc, ClusterError):
         return exc
     where = f"cluster {cluster.name} ({cluster.server or 'kubeconfig server'})"
+    if isinstance(exc, ApiException) and not exc.status:
+        # The client wraps a TLS failure as ApiException(status=0, reason="SSLError\n<what failed>").
+        kind, _, text = str(exc.reason or "").partition("\n")
+        if "SSL" in kind:
+            return ClusterError(f"{where}: TLS verification failed: {text.strip()}")
+        return ClusterError(f"{where}: {exc.reason}")
     if isinstance(exc, ApiException):
         message = _server_message(exc)
         if exc.status == 401:
@@ -178,6 +185,7 @@ def _short(exc: BaseException) -> str:
     text = str(exc)
     if ">: " in text:
         text = text.split(">: ", 1)[1]
+    text = re.sub(r"^\w*Connection\(host=[^)]*\): ", "", text)  # urllib3 2 names the connection first
     return text.removeprefix("Failed to establish a new connection: ")
 
 
