@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.api import urls as accounts_api
 from apps.executions.api import urls as executions_api
+from apps.k8s_integration.clusters import api as clusters_api
 from apps.pipelines.api import urls as pipelines_api
 
 from . import health
@@ -36,6 +37,7 @@ class ApiRootView(APIView):
                         ("tokens", "apitoken"),
                         ("credentials", "credential"),
                         ("audit-events", "auditevent"),
+                        ("clusters", "cluster"),
                         ("pipelines", "pipeline"),
                         ("triggers", "trigger"),
                         ("executions", "execution"),
@@ -69,6 +71,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("health/echo/", health.HealthEchoView.as_view(), name="api-health-echo"),
     path("", include(accounts_api.urlpatterns)),
+    path("", include(clusters_api.urlpatterns)),
     path("", include(pipelines_api.urlpatterns)),
     path("", include(executions_api.urlpatterns)),
     re_path(r"^(?P<rest>[\s\S]*)$", not_found),  # any character, newlines included

@@ -12,6 +12,7 @@ from typing import Any
 from apps.accounts.models import ApiToken, Credential, Membership, Project, Team
 from apps.executions.models import Approval, Execution, NotificationRule, NotificationTarget
 from apps.executions.observability.metrics import _allowed_address
+from apps.k8s_integration.models import Cluster
 from apps.pipelines.models import Pipeline, Trigger
 
 from .matrix import (
@@ -71,6 +72,11 @@ def obj(attr: str, name: str = "pk") -> Callable[[W], dict[str, Any]]:
 SLUG = lambda w: {"slug": w.project.slug}  # noqa: E731
 TEAM = lambda w: {"slug": w.team.slug}  # noqa: E731
 DOCKER_HOST = lambda w: {"slug": w.project.slug, "name": w.docker_host.name}  # noqa: E731
+# The world's cluster (https://127.0.0.1:9) refuses connections: allowed roles get the error, never a 500.
+KUBE_API_OBJECT = lambda w: {"pk": w.cluster.pk, "namespace": "default", "name": "web"}  # noqa: E731
+CLUSTERS = lambda w: Cluster.objects.count()  # noqa: E731
+CHECKED = lambda w: Cluster.objects.filter(pk=w.cluster.pk).values_list("last_checked_at", flat=True).first()  # noqa: E731
+CLUSTER_TEXT = lambda w: Cluster.objects.filter(pk=w.cluster.pk).values_list("description", flat=True).first()  # noqa: E731
 PIPELINE = obj("pipeline")
 FINISHED = obj("finished")
 WAITING = obj("waiting")
@@ -388,6 +394,46 @@ TABLE: dict[str, list[Case]] = {
     ],
     "auditevent-list": [api("GET", API_SIGNED_IN, 200)],
     "auditevent-detail": [api("GET", expect(at_least("maintainer"), 200, api=True), 200, kwargs=obj("audit"))],
+    "cluster-list": [
+        api("GET", API_SIGNED_IN, 200, shows=(lambda w: '"kube"', MEMBERS)),
+        api(
+            "POST",
+            api_scoped("maintainer", 201, outsider=400),
+            201,
+            data=lambda w: {
+                "project": "orchard",
+                "name": "new-kube",
+                "server": "https://127.0.0.1:9",
+                "credential": w.cluster.credential_id,
+            },
+            state=CLUSTERS,
+        ),
+    ],
+    "cluster-detail": [
+        api("GET", api_scoped("viewer", 200), 200, kwargs=obj("cluster")),
+        *(
+            api(
+                m,
+                api_scoped("maintainer", 200),
+                200,
+                kwargs=obj("cluster"),
+                data=lambda w: {"description": "d"},
+                state=CLUSTER_TEXT,
+            )
+            for m in ("PUT", "PATCH")
+        ),
+        api("DELETE", api_scoped("maintainer", 204), 204, kwargs=obj("cluster"), state=CLUSTERS),
+    ],
+    "cluster-check": [api("POST", api_scoped("operator", 200), 200, kwargs=obj("cluster"), state=CHECKED)],
+    "cluster-resources": [
+        api("GET", api_scoped("viewer", 503), 503, kwargs=lambda w: {"pk": w.cluster.pk, "kind": "pods"})
+    ],
+    "cluster-scale": [
+        api("POST", api_scoped("maintainer", 503), 503, kwargs=KUBE_API_OBJECT, data=lambda w: {"replicas": 2})
+    ],
+    "cluster-restart": [api("POST", api_scoped("maintainer", 503), 503, kwargs=KUBE_API_OBJECT)],
+    "cluster-delete-pod": [api("DELETE", api_scoped("maintainer", 503), 503, kwargs=KUBE_API_OBJECT)],
+    "cluster-pod-logs": [api("GET", api_scoped("viewer", 503), 503, kwargs=KUBE_API_OBJECT)],
     "pipeline-json-schema": [api("GET", API_OPEN, 200)],
     "pipeline-list": [api("GET", API_SIGNED_IN, 200, shows=(lambda w: "deploy-orchard", MEMBERS))],
     "pipeline-import-yaml": [
@@ -588,6 +634,7 @@ ADMIN_MODELS: dict[str, AdminPolicy] = {
 PERMISSION_ADMINS = [label for label, policy in ADMIN_MODELS.items() if not policy.django]
 LIST_URLS = [
     "/projects/{project}/members/",
+    "/api/v1/clusters/",
     "/projects/{project}/credentials/",
     "/accounts/tokens/",
     "/api/v1/pipelines/{pipeline}/versions/",

@@ -1,4 +1,5 @@
-"""Writes of clusters: create, update, delete and the connectivity check. Keyword-only, atomic, audited."""
+"""Writes of clusters: create, update, delete and the connectivity check; and the maintainers' actions on a
+cluster's resources (scale, restart a rollout, delete a pod). Keyword-only and audited."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from apps.accounts.services import audit_record
 
 from ..models import Cluster
 from .kube import CLUSTER_CREDENTIAL_KINDS, ClusterError, call, cluster_identity, kube_client
+from .selectors import check_name, deployment_row, raw
 
 CLUSTER_FIELDS = ("name", "description", "environment", "server", "ca_bundle", "credential", "default_namespace")
 
@@ -147,3 +149,67 @@ def cluster_check(*, actor: Any, cluster: Cluster) -> tuple[bool, str]:
         )
         audit_record(actor=actor, verb="cluster.check", target=cluster, project=cluster.project, changes={"ok": ok})
     return ok, message
+
+
+# --- actions on a cluster's resources (maintainers): the cluster is changed first, then the change is audited ---
+
+MAX_REPLICAS = 1000
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _audit_action(actor: Any, verb: str, cluster: Cluster, request: Any, changes: dict[str, Any]) -> None:
+    with transaction.atomic():
+        audit_record(actor=actor, verb=verb, target=cluster, project=cluster.project, changes=changes, request=request)
+
+
+def deployment_scale(
+    *, actor: Any, cluster: Cluster, namespace: str, name: str, replicas: int, request: Any = None
+) -> dict[str, Any]:
+    """Sets a Deployment's replicas through its scale subresource; audits the count before and after.
+
+    Answers the Deployment's row after the change; raises ValidationError or ClusterError (nothing audited).
+    """
+    check_name(namespace, "namespace", subdomain=False)
+    check_name(name)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
+        raise ValidationError({"replicas": f"A whole number from 0 to {MAX_REPLICAS}."})
+    with kube_client(cluster) as api:
+        apps = k8s.AppsV1Api(api)
+        before = (raw(cluster, apps.read_namespaced_deployment_scale, name, namespace).get("spec") or {}).get(
+            "replicas", 0
+        )
+        patch = {"spec": {"replicas": replicas}}
+        raw(cluster, apps.patch_namespaced_deployment_scale, name, namespace, patch, _content_type=MERGE_PATCH)
+        row = deployment_row(raw(cluster, apps.read_namespaced_deployment, name, namespace))
+    changes = {"namespace": namespace, "deployment": name, "replicas": [before, replicas]}
+    _audit_action(actor, "cluster.deployment_scale", cluster, request, changes)
+    return row
+
+
+def deployment_restart(
+    *, actor: Any, cluster: Cluster, namespace: str, name: str, request: Any = None
+) -> dict[str, Any]:
+    """Restarts a Deployment's rollout as ``kubectl rollout restart`` does: a new pod-template annotation
+    ``kubectl.kubernetes.io/restartedAt``. Answers the Deployment's row; audited."""
+    check_name(namespace, "namespace", subdomain=False)
+    check_name(name)
+    stamp = timezone.now().isoformat()
+    patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+    with kube_client(cluster) as api:
+        apps = k8s.AppsV1Api(api)
+        row = deployment_row(
+            raw(cluster, apps.patch_namespaced_deployment, name, namespace, patch, _content_type=MERGE_PATCH)
+        )
+    changes = {"namespace": namespace, "deployment": name, "restarted_at": stamp}
+    _audit_action(actor, "cluster.deployment_restart", cluster, request, changes)
+    return row
+
+
+def pod_delete(*, actor: Any, cluster: Cluster, namespace: str, name: str, request: Any = None) -> None:
+    """Deletes a pod (its controller, if any, makes a new one); audited."""
+    check_name(namespace, "namespace", subdomain=False)
+    check_name(name)
+    with kube_client(cluster) as api:
+        raw(cluster, k8s.CoreV1Api(api).delete_namespaced_pod, name, namespace)
+    _audit_action(actor, "cluster.pod_delete", cluster, request, {"namespace": namespace, "pod": name})
