@@ -73,10 +73,15 @@ SLUG = lambda w: {"slug": w.project.slug}  # noqa: E731
 TEAM = lambda w: {"slug": w.team.slug}  # noqa: E731
 DOCKER_HOST = lambda w: {"slug": w.project.slug, "name": w.docker_host.name}  # noqa: E731
 # The world's cluster (https://127.0.0.1:9) refuses connections: allowed roles get the error, never a 500.
+KUBE = lambda w: {"slug": w.project.slug, "name": w.cluster.name}  # noqa: E731
+KUBE_DEPLOYMENT = lambda w: {**KUBE(w), "namespace": "default", "deployment": "web"}  # noqa: E731
+KUBE_POD = lambda w: {**KUBE(w), "namespace": "default", "pod": "web-0"}  # noqa: E731
 KUBE_API_OBJECT = lambda w: {"pk": w.cluster.pk, "namespace": "default", "name": "web"}  # noqa: E731
 CLUSTERS = lambda w: Cluster.objects.count()  # noqa: E731
 CHECKED = lambda w: Cluster.objects.filter(pk=w.cluster.pk).values_list("last_checked_at", flat=True).first()  # noqa: E731
 CLUSTER_TEXT = lambda w: Cluster.objects.filter(pk=w.cluster.pk).values_list("description", flat=True).first()  # noqa: E731
+UNREACHABLE = (lambda w: "is unreachable", MEMBERS)
+OPERATORS = at_least("operator")
 PIPELINE = obj("pipeline")
 FINISHED = obj("finished")
 WAITING = obj("waiting")
@@ -261,6 +266,18 @@ TABLE: dict[str, list[Case]] = {
             kwargs=lambda w: {**DOCKER_HOST(w), "kind": "image", "resource_id": "sha256-0123"},
         ),
     ],
+    # --- pages: clusters (the cluster refuses: pages show why, actions report it and go back) ---
+    "k8s_integration:clusters": [
+        page("GET", scoped("viewer", 200), 200, kwargs=SLUG, shows=(lambda w: 'data-check="kube"', OPERATORS))
+    ],
+    "k8s_integration:cluster": [page("GET", scoped("viewer", 200), 200, kwargs=KUBE, shows=UNREACHABLE)],
+    "k8s_integration:cluster-check": [page("POST", scoped("operator", 302), 302, kwargs=KUBE, state=CHECKED)],
+    "k8s_integration:deployment-scale": [
+        page("POST", scoped("maintainer", 302), 302, kwargs=KUBE_DEPLOYMENT, data=lambda w: {"replicas": "2"})
+    ],
+    "k8s_integration:deployment-restart": [page("POST", scoped("maintainer", 302), 302, kwargs=KUBE_DEPLOYMENT)],
+    "k8s_integration:pod-delete": [page("POST", scoped("maintainer", 302), 302, kwargs=KUBE_POD)],
+    "k8s_integration:pod-log": [page("GET", scoped("viewer", 200), 200, kwargs=KUBE_POD, shows=UNREACHABLE)],
     # --- REST API (token authentication, as other systems call it) ---
     "api-root": [api("GET", API_OPEN, 200)],
     "api-health-echo": [api("POST", expect(SIGNED_IN, 202, api=True), 202, data=lambda w: {"token": "0" * 32})],
@@ -634,6 +651,7 @@ ADMIN_MODELS: dict[str, AdminPolicy] = {
 PERMISSION_ADMINS = [label for label, policy in ADMIN_MODELS.items() if not policy.django]
 LIST_URLS = [
     "/projects/{project}/members/",
+    "/projects/{project}/clusters/",
     "/api/v1/clusters/",
     "/projects/{project}/credentials/",
     "/accounts/tokens/",
@@ -658,5 +676,10 @@ SOCKETS: dict[str, tuple[Callable[[Execution], str], dict[str, Any]]] = {
     "ws/projects/<slug:slug>/": (
         lambda run: f"/ws/projects/{run.project.slug}/",
         expect(MEMBERS, HELLO, anonymous=4401, outsider=4404),
+    ),
+    # The project's cluster refuses connections: members are told why ({"type": "status", "kind": "error"}).
+    "ws/clusters/<int:cluster_id>/pods/<str:namespace>/<str:name>/logs/": (
+        lambda run: f"/ws/clusters/{Cluster.objects.get(project=run.project).pk}/pods/default/web-0/logs/?tail=10",
+        expect(MEMBERS, "error", anonymous=4401, outsider=4404),
     ),
 }

@@ -40,6 +40,7 @@ from .matrix import (
     build_world,
     grow,
     http_routes,
+    make_cluster,
 )
 from .matrix_policy import (
     ADMIN_MODELS,
@@ -244,6 +245,7 @@ def test_socket_matrix(asgi_server):
     users = {"superuser": root, "outsider": make_user_with_role(elsewhere, "owner", username="outsider")}
     users |= {role: make_user_with_role(project, role, username=role) for role in PROJECT_ROLES}
     imported = pipeline_import(actor=root, project=project, yaml_text=PIPELINE_YAML.format(name="deploy-orchard"))
+    make_cluster(root, project, "kube")  # for the pod log socket
     run = execution_start(actor=root, pipeline=imported.pipeline)  # waits at its gate: nothing is queued
     cookies = {role: session_cookie(user) for role, user in users.items()}
     keys = {role: token_create(actor=user, user=user, name="ws")[1] for role, user in users.items()}

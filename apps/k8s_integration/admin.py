@@ -11,6 +11,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.accounts.admin import PermissionAdmin
 from apps.accounts.permissions import restrict
@@ -121,6 +123,7 @@ class ClusterAdmin(PermissionAdmin):
     search_fields = ["name", "project__slug", "server", "description"]
     autocomplete_fields = ["project", "credential"]
     readonly_fields = [
+        "resource_browser",
         "last_checked_at",
         "last_check_ok",
         "last_check_message",
@@ -129,6 +132,13 @@ class ClusterAdmin(PermissionAdmin):
         "updated_at",
     ]
     actions = ["check_connectivity"]
+
+    @admin.display(description="Resource browser")
+    def resource_browser(self, obj: Cluster) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("k8s_integration:cluster", args=[obj.project.slug, obj.name])
+        return format_html('<a href="{}" id="cluster-browser">Open the resource browser of {}</a>', url, obj.name)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         self.check_allowed(request, "change" if change else "add", obj)
