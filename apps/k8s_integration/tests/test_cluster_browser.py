@@ -5,7 +5,9 @@ cluster's own RBAC both enforced."""
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -158,21 +160,22 @@ def test_pages_are_cut_by_the_server_and_continued_with_its_token(client, shop, 
     assert 'data-name="settings-0"' not in filtered
 
 
-def test_page_browser_pages_with_the_continue_token(client, shop, workloads, monkeypatch):
-    from apps.k8s_integration.clusters import views
-
-    monkeypatch.setattr(views, "PAGE_SIZE", 2)  # the page size, not the code under test
+def test_the_page_pages_with_the_continue_token(client, shop, kube_cluster, kube_namespace):
+    with kube_cluster.admin_api() as api:
+        core = k8s.CoreV1Api(api)
+        for n in range(55):
+            core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": f"c-{n:02d}"}})
     client.force_login(shop.users["viewer"])
-    url = f"/projects/shop/clusters/kube/?kind=configmaps&namespace={workloads}"
-    seen = []
-    for _ in range(5):
+    url = f"/projects/shop/clusters/kube/?kind=configmaps&namespace={kube_namespace}"
+    pages = []
+    while url:
         body = client.get(url).content.decode()
-        seen += [n for n in range(5) if f'data-name="settings-{n}"' in body]
-        if 'id="next-page"' not in body:
-            break
-        url = "/projects/shop/clusters/kube/" + body.split('id="next-page" hx-get="', 1)[1].split('"', 1)[0]
-        url = url.replace("&amp;", "&")
-    assert seen == [0, 1, 2, 3, 4]
+        pages.append([name for name in re.findall(r'<tr data-name="([^"]+)"', body) if name.startswith("c-")])
+        assert ("← First page" in body) is (len(pages) > 1)
+        link = re.search(r'<a href="\?([^"]+)" id="next-page"', body)
+        url = f"/projects/shop/clusters/kube/?{html.unescape(link.group(1))}" if link else ""
+    assert len(pages) == 2  # 50 a page
+    assert [name for page in pages for name in page] == [f"c-{n:02d}" for n in range(55)]
 
 
 def test_secret_values_never_reach_the_api_the_pages_or_the_admin(client, shop, workloads):
