@@ -153,6 +153,9 @@ elif _db["ENGINE"] in ("django.db.backends.mysql",):
     _db["OPTIONS"].setdefault("isolation_level", "read committed")
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A Celery pool process keeps its connection from task to task for this many seconds (ansflow/celery.py
+# checks it before each task, so a connection the server dropped is replaced), instead of one per task.
+WORKER_DB_CONN_MAX_AGE = env.int("ANSFLOW_WORKER_DB_CONN_MAX_AGE", default=300)
 # Each HTTP request in Django holds a thread and a database connection: a web process lets this many in at
 # once and queues the rest (ansflow/concurrency.py), so N processes use at most N x this many connections.
 WEB_MAX_CONCURRENT_REQUESTS = env.int("ANSFLOW_WEB_MAX_CONCURRENT_REQUESTS", default=32)
@@ -197,6 +200,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_IMPORTS = ["ansflow.health"]
+# Celery's Django fix-up closes every database connection around every task unless this is set; it then
+# closes them only every this many tasks, and ansflow/celery.py recycles them by age and health instead.
+CELERY_DB_REUSE_MAX = 1000
 
 CHANNEL_LAYERS = {
     "default": {

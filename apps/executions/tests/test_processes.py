@@ -3,6 +3,8 @@ step is reaped as lost and retried; several workers never run one attempt twice.
 
 from __future__ import annotations
 
+import os
+
 import psutil
 import pytest
 
@@ -132,3 +134,31 @@ def test_reaper_finishes_nothing_that_is_healthy(celery_worker):
     execution = run(pipeline_yaml("healthy", "- {id: a, type: shell, run: 'true'}"))
     assert reap()["lost"] == 0
     assert Execution.objects.get(pk=execution.pk).status == "success"
+
+
+def holds_database_connection(pid: int) -> bool:
+    """Whether the process has the test database open: the SQLite file, or a TCP connection to the server."""
+    from django.db import connection
+
+    process = psutil.Process(pid)
+    if connection.vendor == "sqlite":
+        name = os.path.realpath(connection.settings_dict["NAME"])
+        return any(os.path.realpath(f.path) == name for f in process.open_files())
+    port = int(connection.settings_dict["PORT"] or 3306)
+    return any(c.raddr and c.raddr.port == port for c in process.net_connections(kind="tcp"))
+
+
+def test_a_worker_process_keeps_its_database_connection_from_task_to_task(celery_worker):
+    from ansflow.celery import app
+
+    execution = run(pipeline_yaml("keep-connection", "- {id: only, type: shell, run: 'true'}"))
+    assert execution.status == "success"
+    pid = int(execution.steps.get().worker.rsplit(":", 1)[1])
+
+    def idle() -> bool:
+        # Celery reports a task done after its task_postrun handlers ran (where connections are recycled).
+        replies = app.control.inspect(destination=[celery_worker.hostname], timeout=1.0).active()
+        return replies is not None and not replies.get(celery_worker.hostname)
+
+    wait_until(idle, timeout=30, message="the worker has no task running")
+    assert holds_database_connection(pid), "the pool process closed its database connection after the task"
