@@ -43,7 +43,8 @@ _client: redis.Redis | None = None
 def client() -> redis.Redis:
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL)
+        # No socket timeout (redis-py's default is 5 s): BLPOP waits server-side for up to the run's timeout.
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None)
     return _client
 
 
