@@ -1,9 +1,10 @@
 """WebSocket consumers: an execution's log and status, and a project's status feed.
 
-``/ws/executions/{id}/?after=<seq>`` joins the execution's group first, then sends
-the backlog from the database, then live lines — in sequence order, each line
-once. Live batches are only queued by the layer handler; a sender task writes to
-the socket, so a slow client never stalls the channel layer. A client that falls
+``/ws/executions/{id}/?after=<seq>`` joins the execution's group first (through the
+process's fan-out, one layer subscription for all its viewers), then sends the
+backlog from the database, then live lines — in sequence order, each line once.
+Live batches are only queued on delivery; a sender task writes to the socket, so
+a slow client never stalls the others. A client that falls
 more than ``MAX_QUEUED`` lines behind gets ``{"type": "resync", "after": n}`` and
 is then served from the database at its own pace until it is live again.
 
@@ -31,6 +32,7 @@ from apps.accounts.models import Project
 from apps.accounts.permissions import WS_UNAUTHENTICATED, authorize_ws
 
 from .engine.events import execution_group, join_log_frames, log_frame, project_group
+from .fanout import fanout
 from .models import Execution
 from .observability import live
 from .selectors import log_page, status_snapshot
@@ -65,9 +67,6 @@ def _after(query: dict[str, list[str]]) -> int | None:
 def _batched(query: dict[str, list[str]]) -> bool | None:
     """``batch=1``: one message per batch of lines; ``0`` or absent: one per line; anything else: ``None``."""
     return {"0": False, "1": True}.get(query.get("batch", ["0"])[-1])
-
-
-QUEUE_ONLY = {"log.batch": "log_batch", "status.message": "status_message"}
 
 
 def _size(event: dict[str, Any]) -> int:
@@ -112,20 +111,22 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.ping_due = False
         self._arm_ping()
         # Join before reading the backlog: every line committed after the read arrives live.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await fanout(self.channel_layer).join(self.group, id(self), self._deliver)
+        self.joined = True
         self.sender = asyncio.ensure_future(self._send_loop())
         self.counted = True
         await live.socket_opened()
 
     disconnected = False
     counted = False
+    joined = False
 
     async def disconnect(self, code: int) -> None:
         self.disconnected = True
         if self.counted:
             await live.socket_closed()
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.joined:
+            await fanout(self.channel_layer).leave(self.group, id(self))
         ping = getattr(self, "ping_timer", None)
         if ping is not None:
             ping.cancel()
@@ -139,18 +140,13 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
 
-    # --- channel layer handlers: never touch the socket, only queue ----------------
+    # --- live messages from the process's fan-out: never touch the socket, only queue --
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        if message["type"] in QUEUE_ONLY:
-            # Channels closes stale database connections before every handler, through a hop to
-            # its database thread; these handlers only queue in memory, and at a batch per viewer
-            # every few milliseconds that hop would cost more than the rest of the delivery.
-            await getattr(self, QUEUE_ONLY[message["type"]])(message)
+    def _deliver(self, event: dict[str, Any]) -> None:
+        if event["type"] != "log.batch":
+            self.live.append(event)  # a status message
+            self.wakeup.set()
             return
-        await super().dispatch(message)
-
-    async def log_batch(self, event: dict[str, Any]) -> None:
         self.live.append(event)
         self.queued_lines += _size(event)
         if self.queued_lines >= MAX_QUEUED:
@@ -162,10 +158,6 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if not self.catching_up:
                 self.catching_up = True
                 self.resync_pending = True
-        self.wakeup.set()
-
-    async def status_message(self, event: dict[str, Any]) -> None:
-        self.live.append(event)
         self.wakeup.set()
 
     def _arm_ping(self) -> None:

@@ -1,4 +1,8 @@
-"""Every push to WebSocket viewers goes through here, after the transaction commits."""
+"""Every push to WebSocket viewers goes through here, after the transaction commits.
+
+Messages to an execution's group name the execution (``"execution": id``): a web process receives
+each once and hands it to all its viewers of that execution (``apps.executions.fanout``).
+"""
 
 from __future__ import annotations
 
@@ -106,6 +110,7 @@ def log_batch(execution_id: int, lines: list[dict[str, Any]]) -> None:
     """
     message = {
         "type": "log.batch",
+        "execution": execution_id,
         "first_seq": lines[0]["seq"],
         "last_seq": lines[-1]["seq"],
         "frame": log_frame(lines),
@@ -129,6 +134,7 @@ def step_state(
 ) -> None:
     message = {
         "type": "status.message",
+        "execution": execution.pk,
         "payload": {
             "type": "status",
             "kind": "step",
@@ -159,6 +165,7 @@ def step_status(execution: Execution, step: StepExecution) -> None:
 def execution_status(execution: Execution) -> None:
     message = {
         "type": "status.message",
+        "execution": execution.pk,
         "payload": {
             "type": "status",
             "kind": "execution",

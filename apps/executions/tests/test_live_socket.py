@@ -12,7 +12,9 @@ import socket
 from datetime import timedelta
 
 import pytest
+import redis
 from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +24,7 @@ from websockets.frames import Opcode
 from websockets.sync.client import connect
 from websockets.uri import parse_uri
 
-from ansflow.testing import session_cookie
+from ansflow.testing import session_cookie, wait_until
 from apps.accounts.choices import Role
 from apps.accounts.models import ApiToken
 from apps.accounts.services import token_create, token_revoke
@@ -152,6 +154,30 @@ def test_reconnecting_with_after_resumes_exactly(asgi_server, celery_worker, ope
     with open_socket(socket_url(asgi_server, execution, after=last, mode=mode), operator_cookie) as ws:
         read_until_done(ws, execution.pk, lines, mode=mode)
     assert_complete(wait_done(execution), lines)
+
+
+@MODES
+def test_viewers_in_one_process_share_a_subscription_that_outlives_any_one_of_them(
+    asgi_server, celery_worker, operator_cookie, tmp_path, mode
+):
+    steps = f"- {{id: wait, type: shell, run: 'while [ ! -e {tmp_path}/go ]; do sleep 0.01; done; seq 1 500'}}"
+    execution = start(pipeline_yaml(f"shared-{mode}", steps))
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    group_channel = f"asgi__group__{execution_group(execution.pk)}"  # the pub/sub layer's name for the group
+
+    def subscribers() -> int:
+        return int(client.pubsub_numsub(group_channel)[0][1])
+
+    url = socket_url(asgi_server, execution, mode=mode)
+    with open_socket(url, operator_cookie) as staying:
+        with open_socket(url, operator_cookie) as leaving:
+            for ws in (staying, leaving):
+                assert json.loads(ws.recv(timeout=30))["kind"] == "snapshot"
+            assert subscribers() == 1
+        (tmp_path / "go").touch()  # printed after one of the two left: the other still gets it live
+        lines, _ = read_until_done(staying, execution.pk, mode=mode)
+    assert_complete(wait_done(execution), lines)
+    wait_until(lambda: subscribers() == 0, message="the last viewer's leaving unsubscribes the process")
 
 
 def test_a_viewer_may_switch_modes_when_it_resumes(asgi_server, celery_worker, operator_cookie):
