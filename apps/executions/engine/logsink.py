@@ -116,13 +116,16 @@ class LogSink:
     # --- output --------------------------------------------------------------
 
     def _run(self) -> None:
+        flushed_at = float("-inf")
         try:
             while True:
                 with self._cond:
                     while not self._buffer and not self._closed:
                         self._cond.wait()
-                    # The first buffered line waits at most FLUSH_INTERVAL for company.
-                    deadline = self._first_at + FLUSH_INTERVAL
+                    # A line after a quiet spell goes out at once; while lines keep coming, a batch goes
+                    # out every FLUSH_INTERVAL (or FLUSH_LINES), so no line waits longer than that and
+                    # each viewer gets one message per interval, not one per line.
+                    deadline = max(self._first_at, flushed_at + FLUSH_INTERVAL)
                     while len(self._buffer) < FLUSH_LINES and not self._closed:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
@@ -132,6 +135,7 @@ class LogSink:
                     closed = self._closed
                     self._cond.notify_all()
                 if batch:
+                    flushed_at = time.monotonic()
                     self._flush(batch)
                 if closed:
                     with self._cond:
