@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import QuerySet, URLField
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -120,6 +120,7 @@ class ClusterAdmin(PermissionAdmin):
     list_display = ["name", "project", "environment", "server", "default_namespace", "last_check_ok", "last_checked_at"]
     list_select_related = ["project", "credential"]
     list_filter = ["environment", "last_check_ok", "project"]
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}  # an API server is spoken to over https
     search_fields = ["name", "project__slug", "server", "description"]
     autocomplete_fields = ["project", "credential"]
     readonly_fields = [
