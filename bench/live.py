@@ -1,4 +1,7 @@
-"""Shared parts of the live-log benchmarks: a real uvicorn, a token, viewers over ``websockets``, percentiles."""
+"""Shared parts of the live-log benchmarks: a real uvicorn, a token, viewers over ``websockets``, percentiles.
+
+Viewers ask for batched messages (``batch=1``), as the execution page and the CLI do.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from apps.accounts.services.tokens import token_create
 from . import pipelines
 
 TICKER = Path(__file__).resolve().parent / "ticker.py"
+VIEWER_MODE = "batch=1"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -71,14 +75,21 @@ def ticker_yaml(name: str, count: int, interval_ms: float, delay: float) -> str:
 
 
 def ws_url(server: AsgiServer, execution_id: int, key: str, after: int = 0) -> str:
-    return f"{server.ws_url}/ws/executions/{execution_id}/?after={after}&token={key}"
+    return f"{server.ws_url}/ws/executions/{execution_id}/?after={after}&{VIEWER_MODE}&token={key}"
+
+
+def log_lines(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The log lines a socket message carries: a batch's, one line's, or none."""
+    if message.get("type") == "logs":
+        return list(message["lines"])
+    return [message] if message.get("type") == "log" else []
 
 
 async def open_viewer(url: str) -> ClientConnection:
     """Connect and wait for the snapshot, so the viewer has joined the group and read its backlog."""
     ws = await connect(url, max_size=None, open_timeout=30, ping_interval=None)
     first = json.loads(await asyncio.wait_for(ws.recv(), 30))
-    if first.get("type") == "log":
+    if first.get("type") in ("log", "logs"):
         raise RuntimeError("the socket sent a log line before its snapshot")
     return ws
 
@@ -116,17 +127,17 @@ async def collect_ticks(
         nonlocal seen
         async for raw in ws:  # one timeout around the whole loop: a timer per message would cost more
             now = time.time_ns()
-            message = json.loads(raw)
-            text = message.get("text", "") if message.get("type") == "log" else ""
-            if not text.startswith("tick "):
-                continue
-            _, n, printed = text.split()
-            seen += 1
-            on_tick()
-            if int(printed) >= since_ns():
-                into.append((now - int(printed)) / 1e6)
-            if int(n) >= count:
-                return
+            for line in log_lines(json.loads(raw)):
+                text = line["text"]
+                if not text.startswith("tick "):
+                    continue
+                _, n, printed = text.split()
+                seen += 1
+                on_tick()
+                if int(printed) >= since_ns():
+                    into.append((now - int(printed)) / 1e6)
+                if int(n) >= count:
+                    return
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))

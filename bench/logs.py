@@ -142,6 +142,7 @@ def logs_latency(seconds: float, timeout: float, viewers: int = VIEWERS) -> dict
     met = figures["p50_ms"] <= LATENCY_P50_MS and figures["p99_ms"] <= LATENCY_P99_MS and not error
     return {
         "viewers": viewers,
+        "viewer_mode": live.VIEWER_MODE,
         "lines": count,
         "interval_ms": 1.0,
         "ansflow": figures,
@@ -169,15 +170,13 @@ async def _one_viewer(url: str, last_text: str, budget: float) -> dict[str, Any]
                 raw = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
             except TimeoutError:
                 break
-            message = json.loads(raw)
-            if message.get("type") != "log":
-                continue
-            if message["seq"] != previous + 1:
-                gaps += 1
-            previous = message["seq"]
-            received += 1
-            if message.get("stream") == LogStream.STDOUT and message["text"] == last_text:
-                return {"received_at": time.time(), "received": received, "gaps": gaps}
+            for line in live.log_lines(json.loads(raw)):
+                if line["seq"] != previous + 1:
+                    gaps += 1
+                previous = line["seq"]
+                received += 1
+                if line.get("stream") == LogStream.STDOUT and line["text"] == last_text:
+                    return {"received_at": time.time(), "received": received, "gaps": gaps}
     return {"received_at": None, "received": received, "gaps": gaps}
 
 
@@ -261,6 +260,7 @@ def logs_throughput(lines: int, reps: int, timeout: float) -> dict[str, Any]:
     )
     return {
         "lines": lines,
+        "viewer_mode": live.VIEWER_MODE,
         "repetitions": len(persisted),
         "persisted_lines_per_s": [round(v) for v in persisted],
         "delivered_lines_per_s": [round(v) for v in delivered],

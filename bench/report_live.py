@@ -12,6 +12,11 @@ LIVE_INTRO = """\
   each viewer subtracts the printed time from `time.time_ns()` on arrival. Floor: Redis PUBLISH of
   `time.time_ns()` every millisecond to one SUBSCRIBE client on the same Redis. Targets p50 <= 10 ms, p99 <= 50 ms.
   CPU columns: cores used by uvicorn and by the viewers' process from the first tick received to the last.
+  Every live benchmark's viewers ask for batched messages (`?batch=1`: one `{"type": "logs", "lines": [...]}`
+  per published batch), as the execution page and the `ansflow` CLI do; the notes say which mode a row used
+  (rows without `batch=1` were measured with one message per line, the socket's default). The load in the notes
+  is the machine's 1-minute load average when the run started: on 2 shared cores, above about 2 the worker, uvicorn
+  and the viewers each get a fraction of a core, and latency grows with it.
 - **logs_throughput** (issue 5 §6b): `seq 1 1000000` in one step; persisted = lines / (start -> the execution's
   `finished_at`), delivered = lines / (start -> the last line received by one viewer). Floor: the same lines read
   from a pipe and inserted as the same `LogLine` rows with `bulk_create` in the sink's batches (2,000 rows, one
@@ -39,6 +44,15 @@ def _f(value: Any, fmt: str = "{:.1f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _mode(figures: dict[str, Any]) -> str:
+    return f"viewers `{figures['viewer_mode']}`" if figures.get("viewer_mode") else "viewers: one message per line"
+
+
+def _when(figures: dict[str, Any]) -> str:
+    env = figures.get("environment", {})
+    return f"{env.get('date', '?')[:16].replace('T', ' ')}, load {env.get('load_average_1m', '?')}"
+
+
 def live_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
         "| benchmark | backend | AnsFlow | floor (same run) | target | met | notes |",
@@ -50,7 +64,8 @@ def live_rows(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| logs_latency, {f['viewers']} viewers, {f['lines']} lines | {_backend_name(label, f)} "
             f"| p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms | Redis pub/sub p50 {fl['p50_ms']:.2f} ms, "
             f"p99 {fl['p99_ms']:.2f} ms | p50 <= 10 ms, p99 <= 50 ms | {_met(f)} "
-            f"| CPU: uvicorn {f['server_cpu_share']:.2f}, viewers {f['client_cpu_share']:.2f} |"
+            f"| CPU: uvicorn {f['server_cpu_share']:.2f}, viewers {f['client_cpu_share']:.2f}; {_mode(f)}; "
+            f"{_when(f)} |"
         )
     for label, f in _backends(results.get("logs_throughput", {})):
         rows.append(
@@ -58,7 +73,7 @@ def live_rows(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| persisted {_f(f['persisted_median'], '{:,.0f}')}/s ({_f(f['persisted_ratio'], '{:.0%}')}), "
             f"delivered {_f(f['delivered_median'], '{:,.0f}')}/s ({_f(f['delivered_ratio'], '{:.0%}')}) "
             f"| pipe + bulk_create {_f(f['floor_median'], '{:,.0f}')}/s | >= 60 % | {_met(f)} "
-            f"| medians of {f['repetitions']} |"
+            f"| medians of {f['repetitions']}; {_mode(f)} |"
         )
     for label, f in _backends(results.get("viewers", {})):
         d = f["delivery"]
@@ -67,7 +82,7 @@ def live_rows(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| {f['kib_per_connection']:.0f} KiB per connection; delivery p50 {d['p50_ms']:.1f} ms, "
             f"p99 {d['p99_ms']:.1f} ms | - | p99 <= 50 ms | {_met(f)} "
             f"| uvicorn RSS {f['rss_before_mb']:.0f} -> {f['rss_idle_mb']:.0f} MB; {f['idle']:,} connects in "
-            f"{f['idle_connect_seconds']:.1f} s |"
+            f"{f['idle_connect_seconds']:.1f} s; {_mode(f)} |"
         )
     return rows
 

@@ -86,6 +86,7 @@ def measure(idle: int, active: int, seconds: float, timeout: float = 120) -> dic
     return {
         "idle": idle,
         "active": active,
+        "viewer_mode": live.VIEWER_MODE,
         "lines": got["count"],
         "rss_before_mb": round(got["rss_before"] / 2**20, 1),
         "rss_idle_mb": round(got["rss_idle"] / 2**20, 1),
