@@ -1,7 +1,8 @@
-"""Suite-wide fixtures: the real Redis server, Celery worker and ASGI server, and the Kubernetes cluster."""
+"""Suite-wide fixtures: the real Redis server, Celery worker and ASGI server, the Kubernetes cluster and Chromium."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ import redis
 from django.conf import settings
 
 from ansflow import runtime
-from ansflow.testing import AsgiServer, CeleryWorker, ManagedProcess, RedisServer, output_dir
+from ansflow.testing import CHROMIUM, CHROMIUM_ARGS, AsgiServer, CeleryWorker, ManagedProcess, RedisServer, output_dir
 
 if TYPE_CHECKING:
     from apps.k8s_integration.tests.cluster import KubeCluster
@@ -108,3 +109,20 @@ def kube_namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) ->
     name = kube_cluster.namespace(prefix)
     yield name
     kube_cluster.delete_namespace(name)
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright, for tests marked ``pytest.mark.browser``."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls of the test are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not os.path.exists(CHROMIUM):
+        raise AssertionError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -217,3 +217,22 @@ def session_cookie(user: Any) -> str:
     client = Client()
     client.force_login(user)
     return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+# --- the browser tests: Debian's Chromium driven by Playwright (never a downloaded browser build) ---------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+BROWSER_TIMEOUT_MS = 30_000
+
+
+def sign_in(page: Any, base: str, username: str) -> None:
+    """Signs ``username`` (a user made by the account factories, so with their password) in on ``page``."""
+    from apps.accounts.tests.factories import PASSWORD
+
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
