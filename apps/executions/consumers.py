@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from apps.accounts.models import Project
 from apps.accounts.permissions import WS_UNAUTHENTICATED, authorize_ws
@@ -77,6 +78,10 @@ def _size(event: dict[str, Any]) -> int:
 class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Backlog, then live log lines and status changes of one execution."""
 
+    # No channel of its own (a Redis subscription and a reader task per socket): the process's
+    # fan-out holds the one subscription its viewers of an execution share.
+    channel_layer_alias = None
+
     async def connect(self) -> None:
         await self.accept()
         if not _signed_in(self.scope):
@@ -111,7 +116,7 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.ping_due = False
         self._arm_ping()
         # Join before reading the backlog: every line committed after the read arrives live.
-        await fanout(self.channel_layer).join(self.group, id(self), self._deliver)
+        await fanout(get_channel_layer()).join(self.group, id(self), self._deliver)
         self.joined = True
         self.sender = asyncio.ensure_future(self._send_loop())
         self.counted = True
@@ -126,7 +131,7 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if self.counted:
             await live.socket_closed()
         if self.joined:
-            await fanout(self.channel_layer).leave(self.group, id(self))
+            await fanout(get_channel_layer()).leave(self.group, id(self))
         ping = getattr(self, "ping_timer", None)
         if ping is not None:
             ping.cancel()
