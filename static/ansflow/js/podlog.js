@@ -26,7 +26,14 @@
       emptyEl: document.getElementById("log-empty"),
     });
     view.count = Number(card.dataset.lastSeq || 0);
-    view.scrollToEnd();
+    // The server rendered the tail as plain text: give it the colours that live lines get.
+    log.querySelectorAll(".l > .t").forEach((text) => {
+      const key = text.parentElement.dataset.step || "";
+      if (!view.ansiState.has(key)) view.ansiState.set(key, window.AnsFlow.ansi.initialState());
+      text.replaceChildren(window.AnsFlow.ansi.render(text.textContent, view.ansiState.get(key)));
+    });
+    if (view.target !== null) view.jumpTo(view.target); // a link to one line of the tail
+    else view.scrollToEnd();
     let lastTime = card.dataset.lastTime || "";
 
     function show(state, detail) {
@@ -58,6 +65,7 @@
     };
     if (wrap) wrap.addEventListener("change", () => log.classList.toggle("wrap", wrap.checked));
     socket.start();
+    window.AnsFlow.podLog = { socket: socket, view: view };
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
