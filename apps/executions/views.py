@@ -29,6 +29,7 @@ from apps.accounts.permissions import (
     user_capabilities,
 )
 from apps.accounts.selectors import project_list
+from apps.k8s_integration.selectors import docker_host_list
 from apps.pipelines import selectors as pipeline_selectors
 from apps.pipelines.dag import layout
 from apps.pipelines.models import Pipeline
@@ -109,6 +110,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "pipelines": pipelines[:100],
         "page": paginate(request, visible_executions(request.user).filter(project=project)),
         "is_maintainer": has_perm(request.user, "change", Pipeline(project=project)),
+        "docker_hosts": restrict(docker_host_list(project_id=project.pk), request.user, "view").order_by("name"),
     }
     return render(request, "dashboard/project.html", context)
 
