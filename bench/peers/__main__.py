@@ -1,8 +1,9 @@
 """``python -m bench.peers [--reps N] [--quick]``: AnsFlow, raw Celery, Prefect 3 and Airflow 3 in one run.
 
 Prefect and Airflow are installed first (untimed) into ``<data dir>/<peer>-venv`` from their pinned requirements
-files; each side then runs in a process of its own: AnsFlow + the Celery floor once per backend (the embedded
-default, and MariaDB + Redis when both answer on 127.0.0.1), Prefect and Airflow by their own venv's interpreter.
+files. Then ``--reps`` rounds: in each, every side runs one timed run of each workload in a process of its own,
+in turn: AnsFlow + the Celery floor once per backend (the embedded default, and MariaDB + Redis when both answer
+on 127.0.0.1), Prefect and Airflow by their own venv's interpreter.
 A side that cannot be installed or run is reported with its exact error; the others still run. Results go to
 ``bench/results/peers.json`` and ``bench/README.md`` (``--quick``: under the data dir).
 """
@@ -122,11 +123,10 @@ def git_revision() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peers", description="AnsFlow beside its peers")
-    parser.add_argument("--reps", type=int, default=3, help="timed runs of each workload in each tool (default 3)")
+    parser.add_argument("--reps", type=int, default=3, help="rounds: timed runs of each workload per tool (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: a chain of 10, a fan-out of 20, 1 run")
     args = parser.parse_args(argv)
     chain, fanout, reps = (10, 20, 1) if args.quick else (100, 200, args.reps)
-    sizes = ["--chain", str(chain), "--fanout", str(fanout), "--reps", str(reps)]
     base = Path(settings.DATA_DIR)
     base.mkdir(parents=True, exist_ok=True)
     isolate = loopback_only()
@@ -137,21 +137,27 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         "revision": git_revision(),
         "spawn_true_ms": round(floor.spawn_cost(["true"], 300) * 1000, 3),
-        "repetitions": f"{reps} timed run(s) of each workload per tool",
+        "repetitions": f"{reps} round(s), each one timed run of each workload in every tool",
         "network": "own network namespace with only loopback" if isolate else "the host's network (not isolated)",
     }
     say(f"load average {environment['load_average_1m_start']}, spawning true {environment['spawn_true_ms']} ms")
-    raw: dict[str, Any] = {"ansflow": {}}
     venv_of = {peer: install(peer, base) for peer in PEERS}  # before any timing
-    side_loads = []
-    for label, overrides in ansflow_backends().items():
-        raw["ansflow"][label] = run_ansflow(label, overrides, base, sizes)
-        side_loads.append(f"after AnsFlow {label}: {load()}")
-    for peer, venv in venv_of.items():
-        raw[peer] = run_peer(peer, venv, base, sizes, isolate) if isinstance(venv, Path) else {"error": venv}
-        side_loads.append(f"after {peer}: {load()}")
+    # Rounds: every side runs once per round, in turn, so the shared machine's load hits every tool alike.
+    one_run = ["--chain", str(chain), "--fanout", str(fanout), "--reps", "1"]
+    rounds: dict[str, list[dict[str, Any]]] = {}
+    loads: list[float] = []
+    for number in range(1, reps + 1):
+        say(f"round {number} of {reps}")
+        for label, overrides in ansflow_backends().items():  # MariaDB's database is recreated for every round
+            loads.append(load())
+            rounds.setdefault(f"ansflow-{label}", []).append(run_ansflow(label, overrides, base, one_run))
+        for peer, venv in venv_of.items():
+            loads.append(load())
+            result = run_peer(peer, venv, base, one_run, isolate) if isinstance(venv, Path) else {"error": venv}
+            rounds.setdefault(peer, []).append(result)
+    raw = {key: figures.combine(results) for key, results in rounds.items()}
     environment["load_average_1m_end"] = load()
-    environment["load_per_side"] = ", ".join(side_loads)
+    environment["load_average_1m_sides"] = f"{min(loads)} to {max(loads)}"
     document = build(raw, environment, {"chain": chain, "fanout": fanout}, args.quick)
     directory = base / "quick-results" if args.quick else bench_report.RESULTS_DIR
     directory.mkdir(parents=True, exist_ok=True)
@@ -168,11 +174,12 @@ def main(argv: list[str] | None = None) -> int:
 def build(raw: dict[str, Any], environment: dict[str, Any], sizes: dict[str, int], quick: bool) -> dict[str, Any]:
     spawn = environment["spawn_true_ms"]
     rows: list[dict[str, Any]] = []
-    for label, result in raw["ansflow"].items():
-        rows += figures.ansflow_rows(label, result, sizes, spawn)
+    for key, result in raw.items():
+        if key.startswith("ansflow-"):
+            rows += figures.ansflow_rows(key.removeprefix("ansflow-"), result, sizes, spawn)
     rows.sort(key=lambda row: not row["key"].startswith("ansflow"))  # AnsFlow's rows first, then the floor's
-    rows += figures.prefect_rows(raw["prefect"], sizes, spawn)
-    rows += figures.airflow_rows(raw["airflow"], sizes, spawn)
+    rows += figures.prefect_rows(raw.get("prefect", {"error": "not run"}), sizes, spawn)
+    rows += figures.airflow_rows(raw.get("airflow", {"error": "not run"}), sizes, spawn)
     figures.add_ratios(rows)
     return {
         "benchmark": "peers",

@@ -8,12 +8,39 @@ embedded default. The targets compare AnsFlow with the fastest way each peer ran
 
 from __future__ import annotations
 
+import functools
 import statistics
 from typing import Any
 
 WORKLOADS = ("chain", "fanout")
 AIRFLOW_TARGET = 10.0  # AnsFlow's per-step overhead at least this many times lower than Airflow's
 REFERENCE = "ansflow-embedded"
+
+
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One side's rounds as one result: their lists of figures joined, the first round's other values, and
+    ``round_errors`` naming the rounds that failed (all failed: the first one's error)."""
+    done = [result for result in rounds if "error" not in result]
+    if not done:
+        return {"error": rounds[0]["error"]}
+    merged: dict[str, Any] = functools.reduce(_join, done)
+    errors = [f"round {number}: {result['error']}" for number, result in enumerate(rounds, 1) if "error" in result]
+    if errors:
+        merged["round_errors"] = errors
+    return merged
+
+
+def _join(first: Any, later: Any) -> Any:
+    if isinstance(first, dict) and isinstance(later, dict):
+        return {key: _join(first[key], later[key]) if key in first and key in later else first.get(key, later.get(key))
+                for key in {**first, **later}}  # fmt: skip
+    if isinstance(first, list) and isinstance(later, list):
+        return first + later
+    return first or later  # an error string: the first one there is
+
+
+def _round_errors(raw: dict[str, Any]) -> str:
+    return "\n".join(raw.get("round_errors", []))
 
 
 def workload(runs_s: list[float], steps: int, spawn_ms: float, **extra: Any) -> dict[str, Any]:
@@ -44,7 +71,7 @@ def ansflow_rows(label: str, raw: dict[str, Any], sizes: dict[str, int], spawn_m
         ("ansflow", "AnsFlow", chain["ansflow_ms_per_step"], fanout["ansflow_steps_per_s"]),
         ("celery", "raw Celery (floor)", chain["floor_ms_per_step"], fanout["floor_tasks_per_s"]),
     ):
-        error = chain["error"] or fanout["error"]
+        error = chain["error"] or fanout["error"] or _round_errors(raw)
         row: dict[str, Any] = {"key": f"{key}-{label}", "tool": tool, "backend": label, "setup": setup}
         row["version"] = f"Celery {env['celery']}, Python {env['python']}"
         if chain_ms:
@@ -59,8 +86,8 @@ def ansflow_rows(label: str, raw: dict[str, Any], sizes: dict[str, int], spawn_m
 
 
 def prefect_rows(raw: dict[str, Any], sizes: dict[str, int], spawn_ms: float) -> list[dict[str, Any]]:
-    row: dict[str, Any] = {"key": "prefect", "tool": "Prefect", "error": raw.get("error", "")}
-    if row["error"]:
+    row: dict[str, Any] = {"key": "prefect", "tool": "Prefect", "error": raw.get("error") or _round_errors(raw)}
+    if "chain_s" not in raw:
         return [row]
     row["version"] = f"Prefect {raw['version']}, Python {raw['python']}"
     row["setup"] = f"one process, {raw['api']}; {raw['task_runner']}"
@@ -86,7 +113,7 @@ def airflow_rows(raw: dict[str, Any], sizes: dict[str, int], spawn_ms: float) ->
         row: dict[str, Any] = {"key": f"airflow-{mode}", "tool": "Apache Airflow", "mode": mode}
         row["version"] = f"Airflow {raw['version']}, Python {raw['python']}"
         row["setup"] = f"{how.format(parallelism=raw['parallelism'])}; {raw['database']}"
-        row["error"] = figures.get("error", "")
+        row["error"] = figures.get("error") or _round_errors(raw)
         for name in WORKLOADS:
             if name in figures:
                 f = figures[name]

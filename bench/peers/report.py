@@ -34,7 +34,9 @@ before, and a **fan-out** of {fanout} independent `true` steps.
 
 Per step = total / steps. **Overhead per step** = per step - the cost of spawning `true` on this machine
 (measured at the start), i.e. what the tool adds to the work. *vs AnsFlow* = the row's overhead / AnsFlow's on
-the embedded default. Totals are medians of the repetitions. Each peer is installed by the benchmark into its own
+the embedded default. The benchmark runs in rounds (`--reps`, default 3): each round runs every side in turn, one
+timed run of each workload (after its untimed warm-up runs), so the load of a shared machine hits every tool alike;
+totals are medians over the rounds. Each peer is installed by the benchmark into its own
 virtual environment under the data dir (`var/peers/<peer>-venv`) from the pinned
 `bench/peers/requirements-<peer>.txt`. When the benchmark runs as root, Prefect and Airflow run in a network
 namespace of their own that has only loopback (`unshare --net`), which shows they ran offline.
@@ -105,7 +107,8 @@ def notes(document: dict[str, Any]) -> list[str]:
     env = document["environment"]
     lines = [
         f"- Machine: {env['cpu_count']} CPUs, load average (1 min) {env['load_average_1m_start']} at the start and "
-        f"{env['load_average_1m_end']} at the end ({env['load_per_side']}); spawning `true` cost "
+        f"{env['load_average_1m_end']} at the end, {env['load_average_1m_sides']} as each side started (the "
+        "benchmark's own processes count in it too); spawning `true` cost "
         f"{env['spawn_true_ms']:.2f} ms; {env['repetitions']}; {env['date']}; Prefect and Airflow: {env['network']}.",
     ]
     for row in document["rows"]:
