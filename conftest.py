@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -126,3 +127,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def shots() -> Path:
+    """Where browser tests put their screenshots: ``<data dir>/test-output/screenshots/``."""
+    path = output_dir() / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -236,3 +236,11 @@ def sign_in(page: Any, base: str, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+
+
+def signed_in_page(browser: Any, base: str, username: str, width: int = 1280, height: int = 800) -> Any:
+    """A new page of ``browser`` at ``width`` x ``height`` with ``username`` signed in."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
+    sign_in(page, base, username)
+    return page

@@ -11,12 +11,11 @@ goes to ``<data dir>/test-output/screenshots/``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ansflow.testing import output_dir, sign_in
+from ansflow.testing import sign_in
 from apps.accounts.choices import Role
 from apps.accounts.tests.factories import ProjectFactory, make_user_with_role
 from apps.executions.choices import ExecutionStatus
@@ -67,13 +66,6 @@ PER_LINE_VIEWER = """() => {
   );
   got.socket.start();
 }"""
-
-
-@pytest.fixture
-def shots() -> Path:
-    path = output_dir() / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def dom_seqs(page: Any) -> list[int]:

@@ -8,12 +8,11 @@ tables scroll). Screenshots go to ``<data dir>/test-output/screenshots/``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ansflow.testing import BROWSER_TIMEOUT_MS, output_dir, sign_in
+from ansflow.testing import signed_in_page
 from apps.accounts.choices import Role
 from apps.accounts.services import credential_create
 from apps.accounts.tests.factories import ProjectFactory, UserFactory, make_user_with_role
@@ -72,27 +71,13 @@ def shop(celery_worker: Any) -> Any:
     return shop
 
 
-@pytest.fixture
-def shots() -> Path:
-    path = output_dir() / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def new_page(browser: Any, base: str, username: str, width: int = 1280, height: int = 800) -> Any:
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.set_default_timeout(BROWSER_TIMEOUT_MS)
-    sign_in(page, base, username)
-    return page
-
-
 def row_texts(page: Any, selector: str) -> list[str]:
     return [" ".join(text.split()) for text in page.locator(selector).all_inner_texts()]
 
 
 def test_a_maintainer_reads_and_switches_triggers_and_reads_notifications(browser, asgi_server, shop, shots):
     base = asgi_server.url
-    page = new_page(browser, base, "mia")
+    page = signed_in_page(browser, base, "mia")
     page.goto(f"{base}/projects/shop/")
     with page.expect_navigation():
         page.click("main a:has-text('Triggers')")
@@ -133,7 +118,7 @@ def test_a_maintainer_reads_and_switches_triggers_and_reads_notifications(browse
         page.click("#deliveries button:has-text('Filter')")
     assert [row.split(" ", 2)[2] for row in row_texts(page, "#deliveries tbody tr")] == [attempts[0].split(" ", 2)[2]]
 
-    phone = new_page(browser, base, "mia", 390, 844)
+    phone = signed_in_page(browser, base, "mia", 390, 844)
     for name in ("triggers", "notifications"):
         phone.goto(f"{base}/projects/shop/{name}/")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390, name
@@ -142,7 +127,7 @@ def test_a_maintainer_reads_and_switches_triggers_and_reads_notifications(browse
 
 def test_a_viewer_has_neither_link_nor_page(browser, asgi_server, shop):
     base = asgi_server.url
-    page = new_page(browser, base, "vic")
+    page = signed_in_page(browser, base, "vic")
     page.goto(f"{base}/projects/shop/")
     assert page.locator("main a:has-text('Clusters')").is_visible()
     assert page.locator("main a:has-text('Triggers'), main a:has-text('Notifications')").count() == 0

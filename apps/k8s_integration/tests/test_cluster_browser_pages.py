@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
-from ansflow.testing import BROWSER_TIMEOUT_MS, output_dir, sign_in, wait_until
+from ansflow.testing import signed_in_page, wait_until
 
 from .cluster import KubeCluster
 from .clusterworld import deployment, make_shop, pod, pod_phase, wait_rolled_out
@@ -41,23 +40,13 @@ def shop(kube_cluster: KubeCluster) -> Any:
 
 
 @pytest.fixture
-def shots() -> Path:
-    path = output_dir() / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture
 def open_page(browser: Any, asgi_server: Any) -> Iterator[Any]:
-    """``open_page(username, viewport=DESK)``: a new page with that user signed in."""
+    """``open_page(username, viewport=DESK)``: a new page with that user signed in, closed after the test."""
     pages = []
 
     def open_page(username: str, viewport: dict[str, int] = DESK) -> Any:
-        page = browser.new_page(viewport=viewport)
-        page.set_default_timeout(BROWSER_TIMEOUT_MS)
-        sign_in(page, asgi_server.url, username)
-        pages.append(page)
-        return page
+        pages.append(signed_in_page(browser, asgi_server.url, username, viewport["width"], viewport["height"]))
+        return pages[-1]
 
     yield open_page
     for page in pages:
