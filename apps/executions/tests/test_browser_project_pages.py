@@ -1,9 +1,11 @@
-"""A project's triggers and notifications pages in a real headless Chromium against the real ASGI server.
+"""A project's triggers, notifications and Docker host pages in a real headless Chromium against the real ASGI
+server.
 
 A maintainer reaches both from the project page, reads every trigger (what it listens to, its webhook URL, why
 its last firing failed) and switches one off; reads the targets (secrets masked), the rules and the delivery
 attempts, and filters them. A viewer gets neither link nor page. Both pages fit a phone's width (only their
-tables scroll). Screenshots go to ``<data dir>/test-output/screenshots/``.
+tables scroll). A Docker host that does not answer, linked from the project page, shows why instead of empty
+lists. Screenshots go to ``<data dir>/test-output/screenshots/``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from apps.accounts.services import credential_create
 from apps.accounts.tests.factories import ProjectFactory, UserFactory, make_user_with_role
 from apps.executions.models import NotificationDelivery, NotificationRule, NotificationTarget
 from apps.executions.services import execution_start
+from apps.k8s_integration.models import DockerHost
+from apps.k8s_integration.services import target_create
 from apps.pipelines.services import pipeline_import
 from apps.pipelines.triggers.models import Trigger
 from apps.pipelines.triggers.services import trigger_record
@@ -135,3 +139,21 @@ def test_a_viewer_has_neither_link_nor_page(browser, asgi_server, shop):
         answer = page.goto(f"{base}/projects/shop/{name}/")
         assert answer.status == 403, name
         assert "maintainers" in page.locator("main").inner_text()
+
+
+def test_a_docker_host_that_does_not_answer_says_why_instead_of_listing_nothing(browser, asgi_server, tmp_path, shots):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    dock = ProjectFactory(slug="dock", name="Dock")
+    target_create(actor=root, model=DockerHost, project=dock, name="gone", url=f"unix://{tmp_path}/none.sock")
+    make_user_with_role(dock, Role.VIEWER, username="vic")
+    base = asgi_server.url
+    for width, height in ((1280, 800), (390, 844)):
+        page = signed_in_page(browser, base, "vic", width, height)
+        page.goto(f"{base}/projects/dock/")
+        with page.expect_navigation():
+            page.click('[data-docker-host="gone"]')
+        assert page.url == f"{base}/projects/dock/docker-hosts/gone/"
+        assert "does not answer" in page.locator("#docker-error").inner_text()
+        assert page.locator("#images, #containers").count() == 0  # no "No images." under the error
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(shots / f"docker-host-down-{width}.png"), full_page=True)
