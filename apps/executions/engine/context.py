@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from apps.pipelines.spec import render_template
@@ -31,17 +31,65 @@ def step_states(execution_id: int, step_ids: Iterable[str]) -> dict[str, dict[st
     return {step_id: {"status": status, "outputs": dict(outputs or {})} for step_id, status, outputs in rows}
 
 
+class _Context(dict[str, Any]):
+    """An expression context whose ``steps`` are read from the database on first use.
+
+    A template sees the context through ``dict(context)``, which goes through ``__getitem__`` here
+    (``__iter__`` is overridden so the copy cannot take dict's shortcut), so ``steps`` is a plain dict
+    by the time any expression reads it, and a step that renders nothing costs no query.
+    """
+
+    def __init__(self, values: dict[str, Any], load_steps: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        super().__init__(values, steps=None)
+        self._load_steps: Callable[[], dict[str, dict[str, Any]]] | None = load_steps
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "steps" and self._load_steps is not None:
+            load, self._load_steps = self._load_steps, None
+            super().__setitem__("steps", load())
+        return super().__getitem__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return super().__iter__()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def items(self) -> Any:
+        return {key: self[key] for key in self}.items()
+
+    def values(self) -> Any:
+        return [self[key] for key in self]
+
+    def copy(self) -> dict[str, Any]:
+        return {key: self[key] for key in self}
+
+
 def expression_context(
-    execution: Execution, spec: dict[str, Any], matrix: dict[str, Any] | None, steps: dict[str, dict[str, Any]]
+    execution: Execution,
+    spec: dict[str, Any],
+    matrix: dict[str, Any] | None,
+    steps: dict[str, dict[str, Any]] | Iterable[str],
 ) -> dict[str, Any]:
-    """``inputs``, ``vars``, ``steps`` (status and outputs), ``execution``, ``matrix``, ``trigger``."""
-    context: dict[str, Any] = {
+    """``inputs``, ``vars``, ``steps`` (status and outputs), ``execution``, ``matrix``, ``trigger``.
+
+    ``steps`` is the states themselves, or the ids of the steps whose states templates may read, loaded
+    with one query only if a template is rendered with this context.
+    """
+    values: dict[str, Any] = {
         "inputs": dict(execution.inputs),
         "execution": execution_info(execution),
         "matrix": dict(matrix or {}),
         "trigger": dict(execution.trigger_info),
-        "steps": steps,
     }
+    if isinstance(steps, dict):
+        context: dict[str, Any] = {**values, "steps": steps}
+    else:
+        ids = list(steps)
+        context = _Context(values, lambda: step_states(execution.pk, ids))
     context["vars"] = {name: render_template(str(value), context) for name, value in spec["variables"].items()}
     return context
 

@@ -57,8 +57,10 @@ def _build(spec: dict[str, Any]) -> Plan:
     return Plan(spec=spec, steps=steps, ancestors=ancestors_of(skeleton))
 
 
-def plan_for_version(version_id: int) -> Plan:
-    created = PipelineVersion.objects.values_list("created_at", flat=True).get(pk=version_id)
+def plan_for_version(version_id: int, created: datetime | None = None) -> Plan:
+    """The version's plan; ``created`` (the version's ``created_at``) saves a query when the caller has it."""
+    if created is None:
+        created = PipelineVersion.objects.values_list("created_at", flat=True).get(pk=version_id)
     key = (version_id, created)
     plan = _plans.get(key)
     if plan is None:
@@ -70,5 +72,5 @@ def plan_for_version(version_id: int) -> Plan:
     return plan
 
 
-def plan_for(execution: Any) -> Plan:
-    return plan_for_version(execution.version_id)
+def plan_for(execution: Any, created: datetime | None = None) -> Plan:
+    return plan_for_version(execution.version_id, created)

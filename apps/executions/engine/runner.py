@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import copy
 import logging
 import os
 import socket
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ansflow.logging import engine_context
@@ -23,11 +25,11 @@ from ..choices import LogStream, StepStatus
 from ..executors.base import Executor, StepContext, StepResult, executor_for
 from ..models import Execution, StepAttempt, StepExecution
 from . import events
-from .context import base_environment, expression_context, step_states
+from .context import base_environment, expression_context
 from .dbretry import with_db_retry
 from .logsink import LogSink
 from .plans import Plan, plan_for
-from .scheduler import advance, lock_execution, queue_attempt, send_after_commit
+from .scheduler import advance, lock_execution, send_after_commit
 from .secrets import SecretError, resolve_secrets
 
 logger = logging.getLogger("ansflow.engine.runner")
@@ -93,13 +95,18 @@ def run_step(step_pk: int, attempt: int) -> None:
     """The body of the Celery task: does nothing unless it wins the claim."""
     if not claim(step_pk, attempt):
         return
-    step = StepExecution.objects.select_related("execution__pipeline", "execution__project").get(pk=step_pk)
+    # The version's creation time keys the plan cache, so the plan costs no query of its own.
+    step = (
+        StepExecution.objects.select_related("execution__pipeline", "execution__project")
+        .annotate(version_created_at=F("execution__version__created_at"))
+        .get(pk=step_pk)
+    )
     execution = step.execution
     with engine_context(execution.pk, step.step_id):
         events.step_status(execution, step)
-        plan = plan_for(execution)
+        plan = plan_for(execution, step.version_created_at)
         result = _execute(execution, step, plan)
-        finish_step(execution.pk, step_pk, attempt, result, plan)
+        finish_step(execution.pk, step_pk, attempt, result, plan, claimed=step)
 
 
 def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResult:
@@ -120,8 +127,7 @@ def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResul
         if step.attempt > 1:
             sink.write(LogStream.SYSTEM, f"attempt {step.attempt} of {step.step_id}")
         try:
-            states = step_states(execution.pk, plan.ancestors[step.step_id])
-            ctx = _context(execution, step, plan.spec, spec, states, secrets.env, secrets.values)
+            ctx = _context(execution, step, plan.spec, spec, plan.ancestors[step.step_id], secrets.env, secrets.values)
             executor = executor_for(step.kind)
             try:
                 executor.prepare(ctx)
@@ -163,11 +169,12 @@ def _context(
     step: StepExecution,
     pipeline_spec: dict[str, Any],
     spec: dict[str, Any],
-    states: dict[str, dict[str, Any]],
+    ancestors: frozenset[str],
     secret_env: dict[str, str],
     secret_values: list[str],
 ) -> StepContext:
-    expressions = expression_context(execution, pipeline_spec, step.matrix, states)
+    # The ancestors' states are read only if something is rendered (a `true` step renders nothing).
+    expressions = expression_context(execution, pipeline_spec, step.matrix, ancestors)
     env = base_environment(execution, step, expressions)
     for name, value in (spec.get("env") or {}).items():
         if not isinstance(value, dict):
@@ -235,8 +242,32 @@ def record_attempt_end(
     now: datetime,
     to_send: list[tuple[int, int, float]],
     plan: Plan | None = None,
-) -> None:
-    """Close the current attempt; retry per policy or make the result final. Caller holds the locks."""
+) -> bool:
+    """Close the step's running attempt; retry per policy or make the result final.
+
+    ``step`` is the row as its attempt was claimed (attempt, worker, started_at). The caller holds the
+    execution's lock; one conditional UPDATE writes the step only while it is still running that
+    attempt, so a step canceled or reaped meanwhile is left alone (False) and no attempt is recorded.
+    """
+    policy = (plan or plan_for(execution)).steps[step.step_id].get("retry") or {}
+    fields: dict[str, Any] = {"exit_code": result.exit_code, "error": result.error, "updated_at": now}
+    retrying = result.status != StepStatus.SUCCESS and not execution.cancel_requested
+    delay = 0.0
+    if retrying and should_retry(policy, result.status, result.exit_code, step.attempt):
+        delay = retry_delay(policy, step.attempt)
+        fields.update(
+            attempt=step.attempt + 1,
+            status=StepStatus.QUEUED,
+            queued_at=now,
+            not_before=now + timedelta(seconds=delay) if delay else None,
+        )
+    else:
+        fields.update(status=result.status, finished_at=now)
+        if result.status in (StepStatus.SUCCESS, StepStatus.FAILED):
+            fields["outputs"] = result.outputs
+    running = StepExecution.objects.filter(pk=step.pk, attempt=step.attempt, status=StepStatus.RUNNING)
+    if not running.update(**fields):
+        return False
     StepAttempt.objects.create(
         step=step,
         number=step.attempt,
@@ -247,30 +278,34 @@ def record_attempt_end(
         started_at=step.started_at,
         finished_at=now,
     )
-    policy = (plan or plan_for(execution)).steps[step.step_id].get("retry") or {}
-    step.exit_code = result.exit_code
-    step.error = result.error
-    retrying = result.status != StepStatus.SUCCESS and not execution.cancel_requested
-    if retrying and should_retry(policy, result.status, result.exit_code, step.attempt):
-        step.save(update_fields=["exit_code", "error", "updated_at"])
-        queue_attempt(step, now, retry_delay(policy, step.attempt), to_send)
-        events.step_status(execution, step)
-        return
-    step.status = result.status
-    step.finished_at = now
-    if result.status in (StepStatus.SUCCESS, StepStatus.FAILED):
-        step.outputs = result.outputs
-    step.save(update_fields=["status", "finished_at", "outputs", "exit_code", "error", "updated_at"])
+    for name, value in fields.items():
+        setattr(step, name, value)
+    if step.status == StepStatus.QUEUED:
+        to_send.append((step.pk, step.attempt, delay))
     events.step_status(execution, step)
+    return True
 
 
-def finish_step(execution_id: int, step_pk: int, attempt: int, result: StepResult, plan: Plan | None = None) -> None:
+def finish_step(
+    execution_id: int,
+    step_pk: int,
+    attempt: int,
+    result: StepResult,
+    plan: Plan | None = None,
+    claimed: StepExecution | None = None,
+) -> None:
+    """Record the attempt's result and advance the execution, riding out a database outage.
+
+    ``claimed``: the row as the worker read it after its claim, which saves reading it again.
+    """
+
     def record() -> None:
         to_send: list[tuple[int, int, float]] = []
         with transaction.atomic():
             execution = lock_execution(execution_id)
-            step = StepExecution.objects.select_for_update().get(pk=step_pk)
-            if step.attempt == attempt and step.status == StepStatus.RUNNING:
+            # A copy: a try that fails mid-way must not leave its changes on the instance for the next.
+            step = copy.copy(claimed) if claimed is not None else StepExecution.objects.get(pk=step_pk)
+            if step.attempt == attempt:
                 record_attempt_end(execution, step, result, timezone.now(), to_send, plan)
             advance(execution, plan)
             send_after_commit(to_send)

@@ -125,16 +125,6 @@ def _set_final(pk: int, status: str, now: datetime, error: str) -> None:
     StepExecution.objects.filter(pk=pk).update(status=status, finished_at=now, error=error, updated_at=now)
 
 
-def queue_attempt(row: StepExecution, now: datetime, delay: float, to_send: list[tuple[int, int, float]]) -> None:
-    """Queue the step's next attempt, to be sent after commit (after ``delay`` seconds of backoff)."""
-    row.attempt += 1
-    row.status = StepStatus.QUEUED
-    row.queued_at = now
-    row.not_before = now + timedelta(seconds=delay) if delay else None
-    row.save(update_fields=["attempt", "status", "queued_at", "not_before", "updated_at"])
-    to_send.append((row.pk, row.attempt, delay))
-
-
 def _cancel_fail_fast_siblings(
     execution: Execution, views: dict[str, StepView], rows: dict[str, tuple[int, int]], now: datetime
 ) -> None:
