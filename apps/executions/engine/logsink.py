@@ -58,9 +58,9 @@ class LogSink:
         self._partial: dict[str, str] = {}
         self._first_at = 0.0
         self.lines_written = 0
-        context = contextvars.copy_context()  # the flusher's log lines name the execution and step
-        self._thread = threading.Thread(target=context.run, args=(self._run,), name=f"logsink-{step_id}", daemon=True)
-        self._thread.start()
+        self._context = contextvars.copy_context()  # the flusher's log lines name the execution and step
+        # Started with the first line: a step that prints nothing costs no thread.
+        self._thread: threading.Thread | None = None
 
     # --- input ---------------------------------------------------------------
 
@@ -104,6 +104,11 @@ class LogSink:
         if self.on_line is not None:
             self.on_line(stream, line)
         with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._context.run, args=(self._run,), name=f"logsink-{self.step_id}", daemon=True
+                )
+                self._thread.start()
             while len(self._buffer) >= MAX_BUFFERED and not self._closed:
                 self._cond.wait(0.1)
             if not self._buffer:
@@ -187,7 +192,9 @@ class LogSink:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
 
 def system_line(execution_id: int, step_pk: int | None, step_id: str, text: str) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextvars
 import copy
 import logging
 import os
 import socket
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,11 +20,12 @@ from apps.accounts.masking import mask
 from apps.pipelines.spec import STEP_KINDS, ExpressionError, render_template, render_value
 
 from ..choices import LogStream, StepStatus
-from ..executors.base import Executor, StepContext, StepResult, executor_for
+from ..executors.base import StepContext, StepResult, executor_for
 from ..models import Execution, StepAttempt, StepExecution
 from . import events
 from .context import base_environment, expression_context
 from .dbretry import with_db_retry
+from .heartbeat import heartbeats
 from .logsink import LogSink
 from .plans import Plan, plan_for
 from .scheduler import advance, lock_execution, send_after_commit
@@ -54,41 +53,6 @@ def workspace_for(execution_id: int) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / ".ansflow").mkdir(exist_ok=True)
     return path
-
-
-class Watchdog(threading.Thread):
-    """Heartbeats the claimed attempt; when the row stops being ours (canceled, lost), stops the executor."""
-
-    def __init__(self, step_pk: int, attempt: int, executor: Executor) -> None:
-        super().__init__(name=f"watchdog-{step_pk}", daemon=True)
-        self.context = contextvars.copy_context()  # log lines name the execution and step
-        self.step_pk = step_pk
-        self.attempt = attempt
-        self.executor = executor
-        self.done = threading.Event()
-        self.revoked = threading.Event()
-
-    def run(self) -> None:
-        self.context.run(self._beat)
-
-    def _beat(self) -> None:
-        try:
-            while not self.done.wait(settings.HEARTBEAT_INTERVAL):
-                try:
-                    beat = StepExecution.objects.filter(
-                        pk=self.step_pk, attempt=self.attempt, status=StepStatus.RUNNING
-                    ).update(heartbeat_at=timezone.now())
-                except (OperationalError, InterfaceError):
-                    # The database is away: keep the step running and beat again when it is back.
-                    logger.warning("heartbeat of step %s failed; the database is unavailable", self.step_pk)
-                    connection.close()
-                    continue
-                if beat == 0:
-                    self.revoked.set()
-                    self.executor.cancel()
-                    return
-        finally:
-            connection.close()
 
 
 def run_step(step_pk: int, attempt: int) -> None:
@@ -138,16 +102,14 @@ def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResul
         except (ExpressionError, LookupError, ValueError) as exc:
             sink.write(LogStream.SYSTEM, f"cannot start {step.step_id}: {exc}")
             return StepResult(StepStatus.FAILED, error=mask(str(exc), sink.secrets))
-        watchdog = Watchdog(step.pk, step.attempt, executor)
-        watchdog.start()
+        watch = heartbeats.watch(step.pk, step.attempt, executor)
         try:
             result = executor.run(ctx, sink)
         except Exception as exc:
             logger.exception("executor %s failed", step.kind)
             result = StepResult(StepStatus.FAILED, error=f"{step.kind} executor error: {exc}")
         finally:
-            watchdog.done.set()
-            watchdog.join()
+            heartbeats.unwatch(watch)
         if result.status in (StepStatus.SUCCESS, StepStatus.FAILED):
             result = _collect_outputs(ctx, spec, outputs, result)
         if result.error:

@@ -56,6 +56,28 @@ def test_timeout_kills_the_step_and_its_grandchildren(celery_worker, tmp_path):
     assert any("timed out after 1 s" in line for line in log_text(execution))
 
 
+def test_a_step_that_ignores_sigterm_at_its_timeout_is_killed_after_the_grace_period(celery_worker):
+    execution = run(
+        pipeline_yaml(
+            "stubborn",
+            """
+            - id: stubborn
+              type: shell
+              timeout: 1s
+              run: |
+                trap 'echo cleaning up' TERM
+                echo started
+                while true; do sleep 0.1; done
+            """,
+        )
+    )
+    assert execution.steps.get().status == StepStatus.TIMED_OUT
+    lines = log_text(execution)
+    assert "started" in lines
+    assert "cleaning up" in lines
+    assert any("timed out after 1 s" in line for line in lines)
+
+
 def test_cancel_kills_the_running_process_group_and_ends_queued_steps(celery_worker, tmp_path):
     pids = tmp_path / "pids"
     execution = start(
