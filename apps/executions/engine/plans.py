@@ -7,6 +7,7 @@ a database that was emptied and refilled (a test suite does this) reuses ids.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,9 @@ class Plan:
     spec: dict[str, Any]
     steps: dict[str, dict[str, Any]]  # the normalised step specs by concrete id, in declaration order
     ancestors: dict[str, frozenset[str]]
+    # Every step after the steps it needs (declaration order otherwise): one scheduler pass in this
+    # order carries a skip or a failure down the whole graph, wherever a step was declared.
+    order: tuple[str, ...]
 
     def views(self, statuses: dict[str, str]) -> dict[str, StepView]:
         """Fresh decision views of every step with the given statuses."""
@@ -54,7 +58,29 @@ def _build(spec: dict[str, Any]) -> Plan:
         step_id: StepView(id=step_id, status="pending", needs=list(step.get("needs") or []))
         for step_id, step in steps.items()
     }
-    return Plan(spec=spec, steps=steps, ancestors=ancestors_of(skeleton))
+    return Plan(spec=spec, steps=steps, ancestors=ancestors_of(skeleton), order=_topological(steps))
+
+
+def _topological(steps: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """Kahn's algorithm, taking the earliest declared ready step first (the spec guarantees no cycle)."""
+    ids = list(steps)
+    position = {step_id: i for i, step_id in enumerate(ids)}
+    waiting = {step_id: len(set(steps[step_id].get("needs") or [])) for step_id in ids}
+    dependents: dict[str, list[str]] = {step_id: [] for step_id in ids}
+    for step_id in ids:
+        for need in set(steps[step_id].get("needs") or []):
+            dependents[need].append(step_id)
+    ready = [position[step_id] for step_id in ids if not waiting[step_id]]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        step_id = ids[heapq.heappop(ready)]
+        order.append(step_id)
+        for dependent in dependents[step_id]:
+            waiting[dependent] -= 1
+            if not waiting[dependent]:
+                heapq.heappush(ready, position[dependent])
+    return tuple(order)
 
 
 def plan_for_version(version_id: int, created: datetime | None = None) -> Plan:

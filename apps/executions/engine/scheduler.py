@@ -56,7 +56,8 @@ def advance(execution: Execution, plan: Plan | None = None) -> None:
     queued: list[int] = []
 
     _cancel_fail_fast_siblings(execution, views, rows, now)
-    for step_id, spec in plan.steps.items():
+    for step_id in plan.order:
+        spec = plan.steps[step_id]
         view = views[step_id]
         if view.status != StepStatus.PENDING:
             continue

@@ -131,6 +131,22 @@ def test_if_reads_inputs_and_outputs():
     assert statuses(execution) == {"probe": S, "when-green": S, "when-red": K, "when-flag": S}
 
 
+def test_a_skip_reaches_a_step_declared_before_the_step_it_needs():
+    # b is declared first: the pass that skips a (its need x failed) must reach b after a, not before.
+    execution = run(
+        pipeline_yaml(
+            "declared-out-of-order",
+            """
+            - {id: b, type: shell, needs: [a], run: 'true'}
+            - {id: a, type: shell, needs: [x], run: 'true'}
+            - {id: x, type: shell, run: exit 1}
+            """,
+        )
+    )
+    assert statuses(execution) == {"b": K, "a": K, "x": F}
+    assert execution.status == "failed"
+
+
 def test_matrix_with_exclude_expands_and_needs_wait_for_all_children(tmp_path):
     marker = tmp_path / "seen"
     execution = run(
