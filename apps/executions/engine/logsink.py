@@ -29,7 +29,7 @@ from .dbretry import with_db_retry
 
 logger = logging.getLogger("ansflow.engine.logs")
 
-FLUSH_INTERVAL = 0.01
+FLUSH_INTERVAL = 0.005
 FLUSH_LINES = 2000
 MAX_BUFFERED = 20000
 MAX_LINE = 64 * 1024
