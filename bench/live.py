@@ -120,24 +120,34 @@ async def collect_ticks(
     on_tick: Callable[[], None] = lambda: None,
 ) -> int:
     """Receive until tick ``count`` (or ``deadline``, monotonic); latency (ms) of each tick printed after
-    ``since_ns()`` goes into ``into``; ``on_tick`` is called on every tick. Returns the ticks received."""
+    ``since_ns()`` goes into ``into``; ``on_tick`` is called on every message with ticks. Returns the ticks
+    received."""
     seen = 0
 
     async def receive() -> None:
         nonlocal seen
         async for raw in ws:  # one timeout around the whole loop: a timer per message would cost more
             now = time.time_ns()
-            for line in log_lines(json.loads(raw)):
+            lines = log_lines(json.loads(raw))
+            if not lines:
+                continue
+            since = since_ns()  # once per message: the viewers share one process, keep its work small
+            ticked = False
+            for line in lines:
                 text = line["text"]
                 if not text.startswith("tick "):
                     continue
                 _, n, printed = text.split()
                 seen += 1
-                on_tick()
-                if int(printed) >= since_ns():
-                    into.append((now - int(printed)) / 1e6)
+                ticked = True
+                at = int(printed)
+                if at >= since:
+                    into.append((now - at) / 1e6)
                 if int(n) >= count:
+                    on_tick()
                     return
+            if ticked:
+                on_tick()
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
