@@ -31,7 +31,6 @@ from ..backends import fresh_environment, mariadb_answers, recreate_mariadb_data
 from . import figures, venvs
 from .report import section
 
-HERE = Path(__file__).resolve().parent
 MARIADB_DATABASE = "ansflow_peers"
 EXTERNAL_REDIS = "redis://127.0.0.1:6379/11"
 SIDE_TIMEOUT = 3600.0
@@ -101,7 +100,8 @@ def run_peer(peer: str, venv: Path, base: Path, sizes: list[str], isolate: bool)
     workdir.mkdir(parents=True)
     out = workdir / "result.json"
     env = dict(os.environ, PYTHONUNBUFFERED="1", DO_NOT_TRACK="1")
-    argv = [str(venvs.python(venv)), str(HERE / f"{peer}_side.py"), "--json", str(out), *sizes]
+    # run from the checkout (the working directory), so the side can import bench.peers.side
+    argv = [str(venvs.python(venv)), "-m", f"bench.peers.{peer}_side", "--json", str(out), *sizes]
     if peer == "prefect":
         env.update(
             PREFECT_HOME=str(workdir / "home"),

@@ -1,8 +1,8 @@
 """Apache Airflow 3 for the peers benchmark; run by the Airflow venv's interpreter, never imported by AnsFlow.
 
-``airflow_side.py --home DIR --json OUT --chain N --fanout N --reps N``: a fresh ``AIRFLOW_HOME`` with a SQLite
-metadata database (``airflow db migrate``, untimed), the two DAGs of ``airflow_dags.py``, then two ways of running
-them, each a whole ``airflow dags test`` command per run:
+``python -m bench.peers.airflow_side --home DIR --json OUT --chain N --fanout N --reps N``: a fresh ``AIRFLOW_HOME``
+with a SQLite metadata database (``airflow db migrate``, untimed), the two DAGs of ``airflow_dags.py``, then two
+ways of running them, each a whole ``airflow dags test`` command per run:
 
 - ``dags_test``: no executor; ``dags test`` runs the tasks one after another inside its own process (it has no
   way to run two at once, so the fan-out runs serially).
@@ -16,13 +16,11 @@ succeeded with every task instance ``success``.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -33,6 +31,8 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from bench.peers import side
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -166,15 +166,7 @@ class ApiServer:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--home", required=True, type=Path)
-    parser.add_argument("--json", required=True, type=Path)
-    parser.add_argument("--chain", type=int, required=True)
-    parser.add_argument("--fanout", type=int, required=True)
-    parser.add_argument("--reps", type=int, required=True)
-    args = parser.parse_args()
-    # SIGTERM (the runner's time limit) unwinds normally, so what this process started is stopped too.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    args = side.arguments("bench.peers.airflow_side", ("--home", Path))
     home: Path = args.home
     if home.exists():
         shutil.rmtree(home)

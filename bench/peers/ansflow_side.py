@@ -7,12 +7,9 @@ AnsFlow worker and one floor worker started as ``bench.suite`` starts them) at t
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import signal
 import sys
-from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ansflow.settings")
 
@@ -23,17 +20,11 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 
 from bench import measure, suite  # noqa: E402
+from bench.peers import side  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.peers.ansflow_side")
-    parser.add_argument("--label", required=True)
-    parser.add_argument("--json", required=True, type=Path)
-    parser.add_argument("--chain", type=int, required=True)
-    parser.add_argument("--fanout", type=int, required=True)
-    parser.add_argument("--reps", type=int, required=True)
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # stops the workers and Redis
+    args = side.arguments("bench.peers.ansflow_side", ("--label", str), argv=argv)  # SIGTERM stops workers, Redis
     call_command("migrate", interactive=False, verbosity=0)
     with suite.redis_server():
         environment = suite.environment(args.label)

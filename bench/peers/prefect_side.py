@@ -1,29 +1,28 @@
 """Prefect 3 for the peers benchmark; run by the Prefect venv's interpreter, never imported by AnsFlow.
 
-``prefect_side.py --json OUT --chain N --fanout N --reps N``: with no ``PREFECT_API_URL`` Prefect starts its
-temporary (ephemeral) API server as a subprocess on 127.0.0.1 with a SQLite database under ``PREFECT_HOME``;
-the first flow of the process pays for that start (reported as ``startup_s``). Then, in the same warm process,
-chain runs (``N`` task calls in a row, each waiting for the one before) and fan-out runs (``N`` tasks
-``.submit()``-ted at once to Prefect's default task runner, a thread pool) alternate. Every task spawns ``true``
-and records that it ran, so a run only counts when all of its tasks did.
+``python -m bench.peers.prefect_side --json OUT --chain N --fanout N --reps N``: with no ``PREFECT_API_URL`` Prefect
+starts its temporary (ephemeral) API server as a subprocess on 127.0.0.1 with a SQLite database under
+``PREFECT_HOME``; the first flow of the process pays for that start (reported as ``startup_s``). Then, in the same
+warm process, chain runs (``N`` task calls in a row, each waiting for the one before) and fan-out runs (``N`` tasks
+``.submit()``-ted at once to Prefect's default task runner, a thread pool) alternate. Every task spawns ``true`` and
+records that it ran, so a run only counts when all of its tasks did.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import prefect
 from prefect import flow, task
 from prefect.futures import wait
+
+from bench.peers import side
 
 _ran = 0
 _lock = threading.Lock()
@@ -65,14 +64,7 @@ def timed(one_flow: Callable[[int], None], steps: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--json", required=True, type=Path)
-    parser.add_argument("--chain", type=int, required=True)
-    parser.add_argument("--fanout", type=int, required=True)
-    parser.add_argument("--reps", type=int, required=True)
-    args = parser.parse_args()
-    # SIGTERM (the runner's time limit) unwinds normally, so what this process started is stopped too.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    args = side.arguments("bench.peers.prefect_side")
     began = time.perf_counter()
     timed(chain, 1)  # starts the temporary server and creates its database
     startup = time.perf_counter() - began

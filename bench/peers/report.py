@@ -52,7 +52,9 @@ def _ms(value: float | None) -> str:
 
 
 def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}x"
+    if value is None:
+        return "-"
+    return f"{value:.1f}x" if abs(value) >= 1 else f"{value:.2f}x"
 
 
 def _cells(row: dict[str, Any], name: str) -> list[str]:
