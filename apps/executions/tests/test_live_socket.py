@@ -322,7 +322,7 @@ def close_code(url: str, headers: dict[str, str] | None = None) -> int:
 @MODES
 def test_socket_authorisation(asgi_server, celery_worker, mode):
     execution = start(
-        pipeline_yaml("private", "- {id: a, type: shell, run: echo secret-plans}", project_slug="private"),
+        pipeline_yaml("private", "- {id: tell, type: shell, run: echo secret-plans}", project_slug="private"),
         project_slug="private",
     )
     wait_done(execution)
