@@ -145,6 +145,10 @@ def _context(
     expressions["env"] = env
     workspace = workspace_for(execution.pk)
     safe_id = "".join(ch if ch.isalnum() else "_" for ch in step.step_id)
+    # Empty at the start of the attempt: a file left by an earlier execution that had the same id (a
+    # database re-created beside old workspaces) must not lend this step its outputs.
+    output_file = workspace / ".ansflow" / f"{safe_id}-{step.attempt}.outputs"
+    output_file.write_text("")
     return StepContext(
         execution_id=execution.pk,
         step_pk=step.pk,
@@ -156,7 +160,7 @@ def _context(
         env=env,
         expressions=expressions,
         workspace=workspace,
-        output_file=workspace / ".ansflow" / f"{safe_id}-{step.attempt}.outputs",
+        output_file=output_file,
         timeout=spec.get("timeout"),
         secrets=secret_values,
     )

@@ -292,3 +292,19 @@ def test_a_failed_step_keeps_its_declared_outputs_for_its_successors():
     assert probe.status == F
     assert probe.outputs == {"reason": "disk full"}
     assert log_text(execution, "report") == ["probe failed: disk full"]
+
+
+def test_an_old_workspace_with_the_same_execution_id_lends_no_outputs():
+    # A database re-created beside old workspaces hands out ids whose workspaces hold files of earlier runs.
+    from django.db.models import Max
+
+    from apps.executions.engine.runner import workspace_for
+    from apps.executions.models import Execution
+
+    first = (Execution.objects.aggregate(top=Max("id"))["top"] or 0) + 1
+    for execution_id in range(first, first + 50):
+        (workspace_for(execution_id) / ".ansflow" / "quiet-1.outputs").write_text("v=stale\n")
+    execution = run(pipeline_yaml("stale", "- {id: quiet, type: shell, run: 'true', outputs: [v]}"))
+    assert first <= execution.pk < first + 50
+    assert execution.status == "success"
+    assert execution.steps.get(step_id="quiet").outputs == {}
