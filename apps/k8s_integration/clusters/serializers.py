@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Credential, Project
@@ -41,6 +43,7 @@ class ClusterSerializer(serializers.ModelSerializer[Cluster]):
         return cache[cluster.project_id]  # type: ignore[no-any-return]
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class CredentialField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
     """A credential id among those the caller can see (any other id does not exist, as far as they know)."""
 
