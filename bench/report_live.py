@@ -127,12 +127,23 @@ def load_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _measured(results: dict[str, dict[str, Any]], name: str) -> list[str]:
+    """When each backend's run started and the machine's load then: on 2 shared cores, a load above 2 slows
+    every request (the server gets a fraction of a core)."""
+    notes = [
+        f"{label}: measured {f['environment'].get('date', '?')[:16].replace('T', ' ')}, load (1 min) "
+        f"{f['environment'].get('load_average_1m', '?')}."
+        for label, f in _backends(results.get(name, {}))
+    ]
+    return ["", " ".join(notes)] if notes else []
+
+
 def sections(results: dict[str, dict[str, Any]]) -> list[str]:
     parts: list[str] = []
     if any(name in results for name in ("logs_latency", "logs_throughput", "viewers")):
         parts += ["## Live logs\n", *live_rows(results), ""]
     if "scale" in results:
-        parts += ["## Pages and API at scale\n", *scale_rows(results), ""]
+        parts += ["## Pages and API at scale\n", *scale_rows(results), *_measured(results, "scale"), ""]
     if "load" in results:
-        parts += ["## API under load\n", *load_rows(results), ""]
+        parts += ["## API under load\n", *load_rows(results), *_measured(results, "load"), ""]
     return parts
