@@ -28,24 +28,15 @@ class Plan:
     # Every step after the steps it needs (declaration order otherwise): one scheduler pass in this
     # order carries a skip or a failure down the whole graph, wherever a step was declared.
     order: tuple[str, ...]
+    dependents: dict[str, tuple[str, ...]]  # the steps that need each step
+    # Matrix children whose group has max_parallel or fail_fast: a sibling's change may move them.
+    constrained: frozenset[str]
+    # What a decision view holds besides its id and status, per step (StepView's field order).
+    view_fields: dict[str, tuple[Any, ...]]
 
     def views(self, statuses: dict[str, str]) -> dict[str, StepView]:
         """Fresh decision views of every step with the given statuses."""
-        views: dict[str, StepView] = {}
-        for step_id, spec in self.steps.items():
-            group = spec.get("matrix_group") or {}
-            views[step_id] = StepView(
-                id=step_id,
-                status=statuses[step_id],
-                needs=list(spec.get("needs") or []),
-                when=spec.get("when", "on_success"),
-                on_failure=spec.get("on_failure", "abort"),
-                base_id=spec["base_id"] if spec.get("matrix") else "",
-                max_parallel=group.get("max_parallel"),
-                fail_fast=bool(group.get("fail_fast")),
-                ancestors=self.ancestors[step_id],
-            )
-        return views
+        return {step_id: StepView(step_id, statuses[step_id], *fields) for step_id, fields in self.view_fields.items()}
 
 
 _plans: dict[tuple[int, datetime], Plan] = {}
@@ -58,18 +49,45 @@ def _build(spec: dict[str, Any]) -> Plan:
         step_id: StepView(id=step_id, status="pending", needs=list(step.get("needs") or []))
         for step_id, step in steps.items()
     }
-    return Plan(spec=spec, steps=steps, ancestors=ancestors_of(skeleton), order=_topological(steps))
-
-
-def _topological(steps: dict[str, dict[str, Any]]) -> tuple[str, ...]:
-    """Kahn's algorithm, taking the earliest declared ready step first (the spec guarantees no cycle)."""
-    ids = list(steps)
-    position = {step_id: i for i, step_id in enumerate(ids)}
-    waiting = {step_id: len(set(steps[step_id].get("needs") or [])) for step_id in ids}
-    dependents: dict[str, list[str]] = {step_id: [] for step_id in ids}
-    for step_id in ids:
-        for need in set(steps[step_id].get("needs") or []):
+    ancestors = ancestors_of(skeleton)
+    dependents: dict[str, list[str]] = {step_id: [] for step_id in steps}
+    for step_id, step in steps.items():
+        for need in dict.fromkeys(step.get("needs") or []):
             dependents[need].append(step_id)
+    view_fields: dict[str, tuple[Any, ...]] = {}
+    constrained: set[str] = set()
+    for step_id, step in steps.items():
+        group = step.get("matrix_group") or {}
+        base_id = step["base_id"] if step.get("matrix") else ""
+        if base_id and (group.get("max_parallel") or group.get("fail_fast")):
+            constrained.add(step_id)
+        view_fields[step_id] = (
+            list(step.get("needs") or []),
+            step.get("when", "on_success"),
+            step.get("on_failure", "abort"),
+            base_id,
+            group.get("max_parallel"),
+            bool(group.get("fail_fast")),
+            ancestors[step_id],
+        )
+    return Plan(
+        spec=spec,
+        steps=steps,
+        ancestors=ancestors,
+        order=_topological(list(steps), dependents),
+        dependents={step_id: tuple(found) for step_id, found in dependents.items()},
+        constrained=frozenset(constrained),
+        view_fields=view_fields,
+    )
+
+
+def _topological(ids: list[str], dependents: dict[str, list[str]]) -> tuple[str, ...]:
+    """Kahn's algorithm, taking the earliest declared ready step first (the spec guarantees no cycle)."""
+    position = {step_id: i for i, step_id in enumerate(ids)}
+    waiting = dict.fromkeys(ids, 0)
+    for found in dependents.values():
+        for step_id in found:
+            waiting[step_id] += 1
     ready = [position[step_id] for step_id in ids if not waiting[step_id]]
     heapq.heapify(ready)
     order: list[str] = []

@@ -273,7 +273,7 @@ def finish_step(
             step = copy.copy(claimed) if claimed is not None else StepExecution.objects.get(pk=step_pk)
             if step.attempt == attempt:
                 record_attempt_end(execution, step, result, timezone.now(), to_send, plan)
-            advance(execution, plan)
+            advance(execution, plan, changed=step.step_id)
             send_after_commit(to_send)
 
     with_db_retry(record, f"finishing step {step_pk}")
