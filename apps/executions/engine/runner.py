@@ -268,13 +268,14 @@ def finish_step(
     def record() -> None:
         to_send: list[tuple[int, int, float]] = []
         with transaction.atomic():
+            # Registered first, so the next steps' messages leave before this step's status events.
+            send_after_commit(to_send)
             execution = lock_execution(execution_id)
             # A copy: a try that fails mid-way must not leave its changes on the instance for the next.
             step = copy.copy(claimed) if claimed is not None else StepExecution.objects.get(pk=step_pk)
             if step.attempt == attempt:
                 record_attempt_end(execution, step, result, timezone.now(), to_send, plan)
-            advance(execution, plan, changed=step.step_id)
-            send_after_commit(to_send)
+            advance(execution, plan, changed=step.step_id, to_send=to_send)
 
     with_db_retry(record, f"finishing step {step_pk}")
 

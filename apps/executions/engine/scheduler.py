@@ -34,12 +34,19 @@ def lock_execution(execution_id: int) -> Execution:
     return Execution.objects.select_for_update().get(pk=execution_id)
 
 
-def advance(execution: Execution, plan: Plan | None = None, changed: str | None = None) -> None:
+def advance(
+    execution: Execution,
+    plan: Plan | None = None,
+    changed: str | None = None,
+    to_send: list[tuple[int, int, float]] | None = None,
+) -> None:
     """Move every pending step that can move; finish the execution when nothing is left.
 
     Must run inside a transaction holding the execution's row lock (``lock_execution``). Reads
     one narrow row per step (no JSON) and writes only the steps that change. ``changed``: the one
     step whose status just changed, when that is the only news (a step finished or was retried).
+    ``to_send``: a list already registered with ``send_after_commit`` that takes the queued steps;
+    without it they are sent after commit on their own.
     """
     if execution.status in ExecutionStatus.terminal():
         return
@@ -55,7 +62,7 @@ def advance(execution: Execution, plan: Plan | None = None, changed: str | None 
         statuses[step_id] = status
     views = plan.views(statuses)
     now = timezone.now()
-    to_send: list[tuple[int, int, float]] = []
+    sends: list[tuple[int, int, float]] = [] if to_send is None else to_send
     queued: list[int] = []
 
     _cancel_fail_fast_siblings(execution, views, rows, now)
@@ -78,7 +85,7 @@ def advance(execution: Execution, plan: Plan | None = None, changed: str | None 
             view.status = StepStatus.QUEUED
             attempt += 1
             queued.append(pk)
-            to_send.append((pk, attempt, 0.0))
+            sends.append((pk, attempt, 0.0))
         else:
             view.status = {"fail": StepStatus.FAILED, "skip": StepStatus.SKIPPED}.get(
                 decision.action, StepStatus.CANCELED
@@ -98,7 +105,8 @@ def advance(execution: Execution, plan: Plan | None = None, changed: str | None 
     outcome = execution_outcome(views.values(), execution.cancel_requested)
     if outcome is not None:
         finish_execution(execution, outcome, now)
-    send_after_commit(to_send)
+    if to_send is None:
+        send_after_commit(sends)
 
 
 def _nothing_follows(execution: Execution, plan: Plan, changed: str) -> bool:
@@ -198,8 +206,12 @@ def _start_next_in_group(project_id: int, group: str) -> None:
 
 
 def send_after_commit(to_send: list[tuple[int, int, float]]) -> None:
-    if not to_send:
-        return
+    """Send ``(step pk, attempt, delay)`` messages once the transaction commits.
+
+    The list is read at commit, so it may be registered first and filled later: callbacks run in
+    the order they were registered, and a message registered before the status events goes out
+    before they are handed to the publisher.
+    """
 
     def send() -> None:
         from ..tasks import run_step
