@@ -295,16 +295,26 @@ def test_a_failed_step_keeps_its_declared_outputs_for_its_successors():
 
 
 def test_an_old_workspace_with_the_same_execution_id_lends_no_outputs():
-    # A database re-created beside old workspaces hands out ids whose workspaces hold files of earlier runs.
-    from django.db.models import Max
-
+    # A database re-created beside old workspaces hands out ids whose workspaces hold files of earlier runs:
+    # the file is planted while the run waits at its gate, before the step that could read it starts.
+    from ansflow.testing import wait_until
     from apps.executions.engine.runner import workspace_for
-    from apps.executions.models import Execution
+    from apps.executions.models import StepExecution
+    from apps.executions.services import approval_decide
 
-    first = (Execution.objects.aggregate(top=Max("id"))["top"] or 0) + 1
-    for execution_id in range(first, first + 50):
-        (workspace_for(execution_id) / ".ansflow" / "quiet-1.outputs").write_text("v=stale\n")
-    execution = run(pipeline_yaml("stale", "- {id: quiet, type: shell, run: 'true', outputs: [v]}"))
-    assert first <= execution.pk < first + 50
+    from .helpers import start, superuser, wait_done
+
+    gated = """
+    - id: gate
+      type: approval
+      with: {approvers: {roles: [maintainer]}, min_approvals: 1}
+    - {id: quiet, type: shell, needs: [gate], run: 'true', outputs: [v]}
+    """
+    execution = start(pipeline_yaml("stale", gated))
+    waiting = StepExecution.objects.filter(execution=execution, step_id="gate", status="waiting")
+    gate = wait_until(waiting.first)
+    (workspace_for(execution.pk) / ".ansflow" / "quiet-1.outputs").write_text("v=stale\n")
+    approval_decide(actor=superuser(), step=gate, decision="approve")
+    execution = wait_done(execution)
     assert execution.status == "success"
     assert execution.steps.get(step_id="quiet").outputs == {}
