@@ -95,7 +95,7 @@ def _step_rows(built: dict[str, int] | None) -> str:
 def detail_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
         "| backend | chain: queued -> claimed | claimed -> finished | finished -> next queued "
-        "| statements per step (chain / fan-out) | in-process step, chain / fan-out | new DB connection "
+        "| statements per step (chain / fan-out) | in-process step, chain / fan-out | opening a DB connection "
         "| step rows read per step (chain of 7 / fan-out) | start a run: statements, time (7-step chain / fan-out) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -178,8 +178,8 @@ directory and leaves this page and `results/` alone.
 - **queries**: one step's claim, run and finish run in-process on the worker's code path
   (`apps.executions.engine.runner.run_step`) under `CaptureQueriesContext`, for a step of a 7-step chain
   and of a 500-step fan-out. Statements on the worker's other threads (heartbeat, log flusher) are not
-  captured; for a `true` step they issue none. Celery's Django fix-up closes the connection around every
-  task, so each step also opens a new database connection (timed separately).
+  captured; for a `true` step they issue none. A worker process keeps its database connection from task to
+  task, as this does; opening one is timed separately (a worker pays it once, not per step).
 
 Results: `bench/results/<benchmark>.json` (every repetition, the environment, the target and whether it was met).
 
@@ -206,7 +206,11 @@ def render_readme(results: dict[str, dict[str, Any]]) -> str:
             *detail_rows(results),
             "",
             "Step rows read per step: the `StepExecution` model instances one step's claim, run and finish builds "
-            "(counted with `post_init`); they grow with the number of steps in the execution.\n",
+            "(counted with `post_init`); the scheduler reads other steps as narrow tuples (a step that finishes "
+            "with no dependents, as in the fan-out, reads none: one `SELECT DISTINCT` of the statuses still active "
+            "tells whether the run is over). A step starts no thread: its pipes are read and its timeout kept on "
+            "its own thread, one heartbeat thread per worker process serves every step, and the log flusher "
+            "starts with the first line.\n",
             "Statements of one chain step, in order:\n",
             *statement_rows(results),
             "",
