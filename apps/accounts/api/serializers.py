@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
@@ -10,6 +10,24 @@ from rest_framework import serializers
 from ..choices import CredentialKind, Role
 from ..masking import MASK
 from ..models import ApiToken, AuditEvent, Credential, Membership, Project, Team
+from ..permissions import user_capabilities
+
+
+class CapabilitiesMixin(serializers.Serializer[Any]):
+    """``user_capabilities``: what the caller may do with the object, from the permission API.
+
+    Every row of a list shares one permission memo (kept in the serializer context), so a page costs one
+    role lookup per project, not one per row.
+    """
+
+    user_capabilities = serializers.SerializerMethodField()
+
+    def get_user_capabilities(self, obj: Any) -> dict[str, bool]:
+        request = self.context.get("request")
+        if request is None:
+            return {}
+        memo: dict[Any, Any] = cast(dict[str, Any], self.context).setdefault("permission_memo", {})
+        return user_capabilities(request.user, obj, memo)
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):

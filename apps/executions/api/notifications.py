@@ -17,11 +17,11 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api.serializers import CapabilitiesMixin
 from apps.accounts.api.views import ServiceAnswersMixin, ServiceErrorsMixin, require, visible_project
 from apps.accounts.filters import IdFilter
 from apps.accounts.models import Credential, Project
 from apps.accounts.permissions import ProjectPermission, has_perm, restrict
-from apps.pipelines.api.serializers import ProjectCapabilitiesMixin
 from apps.pipelines.models import Pipeline
 
 from ..models import NotificationDelivery, NotificationRule, NotificationTarget
@@ -32,7 +32,7 @@ from ..notifications.selectors import TargetMasker, delivery_list, rule_list, ta
 # --- serializers --------------------------------------------------------------------------------
 
 
-class NotificationTargetSerializer(ProjectCapabilitiesMixin, serializers.ModelSerializer[NotificationTarget]):
+class NotificationTargetSerializer(CapabilitiesMixin, serializers.ModelSerializer[NotificationTarget]):
     project = serializers.CharField(source="project.slug", read_only=True)
     credential = serializers.CharField(source="credential.name", read_only=True, allow_null=True, default=None)
     has_secret = serializers.SerializerMethodField(help_text="Whether a credential holds the target's secret.")
@@ -92,7 +92,7 @@ class TargetUpdateSerializer(TargetWriteSerializer):
         return fields
 
 
-class NotificationRuleSerializer(ProjectCapabilitiesMixin, serializers.ModelSerializer[NotificationRule]):
+class NotificationRuleSerializer(CapabilitiesMixin, serializers.ModelSerializer[NotificationRule]):
     project = serializers.CharField(source="project.slug", read_only=True)
     pipeline_name = serializers.CharField(source="pipeline.name", read_only=True, allow_null=True, default=None)
     targets = serializers.SerializerMethodField(help_text="The targets' names.")

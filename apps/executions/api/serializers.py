@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from rest_framework import serializers
 
-from apps.accounts.permissions import user_capabilities
+from apps.accounts.api.serializers import CapabilitiesMixin
 
 from ..models import Approval, Execution, StepExecution
 
@@ -31,13 +31,12 @@ class StepSerializer(serializers.ModelSerializer[StepExecution]):
         ]
 
 
-class ExecutionSerializer(serializers.ModelSerializer[Execution]):
+class ExecutionSerializer(CapabilitiesMixin, serializers.ModelSerializer[Execution]):
     project: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     pipeline_name = serializers.CharField(source="pipeline.name", read_only=True)
     version = serializers.IntegerField(source="version.number", read_only=True)
     actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     duration = serializers.FloatField(read_only=True, allow_null=True)
-    user_capabilities = serializers.SerializerMethodField()
 
     class Meta:
         model = Execution
@@ -46,14 +45,6 @@ class ExecutionSerializer(serializers.ModelSerializer[Execution]):
             "trigger_info", "actor", "concurrency_group", "rerun_of", "error", "created_at", "started_at",
             "finished_at", "duration", "log_seq", "user_capabilities",
         ]  # fmt: skip
-
-    def get_user_capabilities(self, obj: Any) -> dict[str, bool]:
-        request = self.context.get("request")
-        if request is None:
-            return {}
-        # One memo for every row of the list: one role lookup per project, not one per execution.
-        memo: dict[Any, Any] = cast(dict[str, Any], self.context).setdefault("permission_memo", {})
-        return user_capabilities(request.user, obj, memo)
 
 
 class ExecutionDetailSerializer(ExecutionSerializer):

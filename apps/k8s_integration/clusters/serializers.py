@@ -9,8 +9,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.accounts.api.serializers import CapabilitiesMixin
 from apps.accounts.models import Credential, Project
-from apps.accounts.permissions import restrict, user_capabilities
+from apps.accounts.permissions import restrict
 
 from ..choices import ClusterEnvironment
 from ..models import Cluster
@@ -18,12 +19,11 @@ from .logs import TAIL_DEFAULT, TAIL_MAX
 from .selectors import KINDS, MAX_CONTINUE, MAX_PAGE_SIZE, MAX_SELECTOR, PAGE_SIZE
 
 
-class ClusterSerializer(serializers.ModelSerializer[Cluster]):
+class ClusterSerializer(CapabilitiesMixin, serializers.ModelSerializer[Cluster]):
     project = serializers.CharField(source="project.slug", read_only=True)
     credential_name = serializers.CharField(source="credential.name", read_only=True)
     credential_kind = serializers.CharField(source="credential.kind", read_only=True)
     last_check_details = serializers.JSONField(read_only=True)
-    user_capabilities = serializers.SerializerMethodField()
 
     class Meta:
         model = Cluster
@@ -33,14 +33,6 @@ class ClusterSerializer(serializers.ModelSerializer[Cluster]):
             "last_check_message", "last_check_details", "created_at", "updated_at", "user_capabilities",
         ]  # fmt: skip
         read_only_fields = fields
-
-    def get_user_capabilities(self, cluster: Cluster) -> dict[str, bool]:
-        # A cluster's capabilities depend only on its project: one role lookup per project, not per row.
-        cache: dict[int, dict[str, bool]] = self.context.setdefault("capabilities", {})  # type: ignore[attr-defined]
-        request = self.context.get("request")
-        if cluster.project_id not in cache:
-            cache[cluster.project_id] = user_capabilities(request.user, cluster) if request is not None else {}
-        return cache[cluster.project_id]  # type: ignore[no-any-return]
 
 
 @extend_schema_field(OpenApiTypes.INT)

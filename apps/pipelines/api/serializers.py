@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.accounts.permissions import ProjectPolicy, policy_for, user_capabilities
+from apps.accounts.api.serializers import CapabilitiesMixin
 
 from ..models import Pipeline, PipelineVersion
 from ..spec import SpecIssue
@@ -14,30 +14,6 @@ from ..spec import SpecIssue
 
 def issue_dict(issue: SpecIssue) -> dict[str, Any]:
     return {"path": issue.path, "line": issue.line, "column": issue.column, "message": issue.message}
-
-
-class CapabilitiesMixin(serializers.Serializer[Any]):
-    user_capabilities = serializers.SerializerMethodField()
-
-    def get_user_capabilities(self, obj: Any) -> dict[str, bool]:
-        request = self.context.get("request")
-        return user_capabilities(request.user, obj) if request is not None else {}
-
-
-class ProjectCapabilitiesMixin(CapabilitiesMixin):
-    """``user_capabilities`` of objects whose rights follow only their project's roles (plain project
-    policies): decided once per project and reused for every row of a list, so a page costs the same
-    number of queries whatever its length."""
-
-    def get_user_capabilities(self, obj: Any) -> dict[str, bool]:
-        policy = policy_for(type(obj))
-        if not isinstance(policy, ProjectPolicy):
-            return super().get_user_capabilities(obj)
-        cache: dict[Any, dict[str, bool]] = self.context.setdefault("capabilities", {})  # type: ignore[attr-defined]
-        key = (type(obj), policy.project_id_of(obj))
-        if key not in cache:
-            cache[key] = super().get_user_capabilities(obj)
-        return cache[key]
 
 
 class PipelineVersionSerializer(serializers.ModelSerializer[PipelineVersion]):

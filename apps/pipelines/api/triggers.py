@@ -18,6 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api.serializers import CapabilitiesMixin
 from apps.accounts.api.views import ServiceAnswersMixin, ServiceErrorsMixin, require
 from apps.accounts.filters import IdFilter
 from apps.accounts.permissions import ProjectPermission, has_perm, restrict
@@ -27,7 +28,6 @@ from ..triggers.config import API_KINDS, SECRET_LENGTH
 from ..triggers.models import EventOutcome, Trigger, TriggerEvent, TriggerKind, TriggerOrigin
 from ..triggers.selectors import trigger_events, trigger_list
 from ..triggers.services import TriggerConflict, trigger_create, trigger_delete, trigger_set_enabled, trigger_update
-from .serializers import ProjectCapabilitiesMixin
 
 CONFIG_HELP = (
     "What one spec.on entry of the kind declares: {cron, timezone, inputs} for a schedule; {provider, events, "
@@ -35,7 +35,7 @@ CONFIG_HELP = (
 )
 
 
-class TriggerSerializer(ProjectCapabilitiesMixin, serializers.ModelSerializer[Trigger]):
+class TriggerSerializer(CapabilitiesMixin, serializers.ModelSerializer[Trigger]):
     project = serializers.CharField(source="pipeline.project.slug", read_only=True)
     pipeline_name = serializers.CharField(source="pipeline.name", read_only=True)
     active = serializers.BooleanField(read_only=True, help_text="Declared (or added), on in the spec and not off.")
