@@ -19,7 +19,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from apps.k8s_integration.selectors import inventory_document
 from ..choices import LogStream, StepStatus
 from ..engine.logsink import LogSink
 from .ansible_events import event_lines, recap, recap_outputs
-from .base import Executor, StepContext, StepResult, register
+from .base import StepContext, StepResult, StoppableStep, register
 from .git import inside, ssh_command
 from .process import INHERITED
 from .targets import PrivateDir, StepCredential, project_target, step_credential
@@ -51,12 +50,11 @@ def _local_inventory() -> str:
 
 
 @register
-class AnsibleExecutor(Executor):
+class AnsibleExecutor(StoppableStep):
     kind = "ansible"
 
     def __init__(self) -> None:
-        self.canceled = threading.Event()
-        self.timed_out = threading.Event()
+        super().__init__()
         self.credential: StepCredential | None = None
         self.become: StepCredential | None = None
         self.inventory: Inventory | None = None
@@ -196,53 +194,46 @@ class AnsibleExecutor(Executor):
             cmdline=shlex.join(cmdline) if cmdline else None,
             settings={"pexpect_timeout": CANCEL_POLL, "suppress_ansible_output": True},
             event_handler=on_event,
-            cancel_callback=self.canceled.is_set,
+            cancel_callback=self.stop.is_set,
             quiet=True,
         )
         runner.config.env = _without_worker_environment(runner.config.env)
         sink.write(LogStream.SYSTEM, "ansible-playbook " + Path(runner.config.command[-1]).name)
-        timer = threading.Timer(ctx.timeout, self._expire) if ctx.timeout else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
+
+        def play() -> StepResult:
             runner.run()
-        finally:
-            if timer is not None:
-                timer.cancel()
-        table = recap(stats)
-        if self.timed_out.is_set():
-            return StepResult(StepStatus.TIMED_OUT, exit_code=runner.rc, error=f"timed out after {ctx.timeout:g} s")
-        if runner.status == "canceled" or self.canceled.is_set():
-            return StepResult(StepStatus.CANCELED, exit_code=runner.rc, error="canceled")
-        outputs = recap_outputs(table) if table else {}
-        if runner.status == "successful":
-            return StepResult(StepStatus.SUCCESS, exit_code=0, outputs=outputs)
-        failed = [host for host, counts in table.items() if counts["failed"]]
-        unreachable = [host for host, counts in table.items() if counts["unreachable"]]
-        reason = "; ".join(
-            part
-            for part in (
-                f"failed on {', '.join(failed)}" if failed else "",
-                f"unreachable: {', '.join(unreachable)}" if unreachable else "",
-            )
-            if part
-        )
-        return StepResult(
-            StepStatus.FAILED,
-            exit_code=runner.rc,
-            outputs=outputs,
-            error=f"ansible-playbook exited with code {runner.rc}" + (f" ({reason})" if reason else ""),
-        )
+            return _result(runner, stats)
 
-    def cancel(self) -> None:
-        self.canceled.set()
+        return self.until_stopped(ctx, play)
+
+    def on_stop(self) -> None:
         _kill_playbook_tree()
 
-    def _expire(self) -> None:
-        self.timed_out.set()
-        self.canceled.set()
-        _kill_playbook_tree()
+
+def _result(runner: Any, stats: dict[str, Any]) -> StepResult:
+    """What the play's end and its recap say (cancel and timeout are decided by ``until_stopped``)."""
+    table = recap(stats)
+    if runner.status == "canceled":
+        return StepResult(StepStatus.CANCELED, exit_code=runner.rc, error="canceled")
+    outputs = recap_outputs(table) if table else {}
+    if runner.status == "successful":
+        return StepResult(StepStatus.SUCCESS, exit_code=0, outputs=outputs)
+    failed = [host for host, counts in table.items() if counts["failed"]]
+    unreachable = [host for host, counts in table.items() if counts["unreachable"]]
+    reason = "; ".join(
+        part
+        for part in (
+            f"failed on {', '.join(failed)}" if failed else "",
+            f"unreachable: {', '.join(unreachable)}" if unreachable else "",
+        )
+        if part
+    )
+    return StepResult(
+        StepStatus.FAILED,
+        exit_code=runner.rc,
+        outputs=outputs,
+        error=f"ansible-playbook exited with code {runner.rc}" + (f" ({reason})" if reason else ""),
+    )
 
 
 def _kill_playbook_tree() -> None:

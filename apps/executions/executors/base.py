@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..choices import StepStatus
 from ..engine.logsink import LogSink
 
 
@@ -56,6 +59,73 @@ class Executor:
 
     def cancel(self) -> None:
         """Stop the running step (kill its process group, delete its remote job...)."""
+
+
+class Stopped(Exception):
+    """The step was canceled or ran out of time while it waited on something remote."""
+
+
+class StoppableStep(Executor):
+    """Base of the kinds whose work is remote (a Docker Engine, a cluster), so there is no process group for
+    the runner to kill: the step timeout is a timer here, and cancel or timeout set ``stop`` and call
+    :meth:`on_stop` from the other thread, which ends open streams or deletes remote objects. The work, run
+    through :meth:`until_stopped`, raises :class:`Stopped` when it notices; the status then says why.
+    """
+
+    def __init__(self) -> None:
+        self.canceled = threading.Event()
+        self.timed_out = threading.Event()
+        self.stop = threading.Event()  # either of the two: wakes every wait
+        self.deadline: float | None = None
+
+    def until_stopped(self, ctx: StepContext, work: Callable[[], StepResult]) -> StepResult:
+        """``work()`` under the step timeout; timed out or canceled wins over what it returned."""
+        timer = threading.Timer(ctx.timeout, self._expire) if ctx.timeout else None
+        if timer is not None:
+            self.deadline = time.monotonic() + float(ctx.timeout or 0)
+            timer.daemon = True
+            timer.start()
+        try:
+            result = work()
+        except Stopped:
+            result = StepResult(StepStatus.FAILED)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self.timed_out.is_set():
+            return StepResult(
+                StepStatus.TIMED_OUT, exit_code=result.exit_code, error=f"timed out after {ctx.timeout:g} s"
+            )
+        if self.canceled.is_set():
+            return StepResult(StepStatus.CANCELED, exit_code=result.exit_code, error="canceled")
+        return result
+
+    def checkpoint(self) -> None:
+        """Raises :class:`Stopped` once the step is canceled or out of time (call between requests)."""
+        if self.stop.is_set():
+            raise Stopped
+
+    def pause(self, seconds: float) -> None:
+        """Sleep, but no longer than the step may run; raises :class:`Stopped` on cancel or timeout."""
+        if self.stop.wait(seconds):
+            raise Stopped
+
+    def remaining(self, default: float = 3600.0) -> float:
+        """Seconds left before the step timeout (``default`` without one)."""
+        return max(self.deadline - time.monotonic(), 0.0) if self.deadline is not None else default
+
+    def _expire(self) -> None:
+        self.timed_out.set()
+        self.stop.set()
+        self.on_stop()
+
+    def cancel(self) -> None:
+        self.canceled.set()
+        self.stop.set()
+        self.on_stop()
+
+    def on_stop(self) -> None:
+        """Called from another thread on cancel or timeout: end open streams, delete remote objects."""
 
 
 REGISTRY: dict[str, type[Executor]] = {}

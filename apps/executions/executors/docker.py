@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -27,7 +26,7 @@ from apps.k8s_integration.models import DockerHost, Registry
 from ..choices import LogStream, StepStatus
 from ..engine.logsink import LogSink
 from ..models import Execution
-from .base import Executor, StepContext, StepResult, register
+from .base import StepContext, StepResult, StoppableStep, register
 from .git import inside
 from .targets import StepCredential, project_target, target_credential
 
@@ -35,22 +34,17 @@ DEFAULT_HOST = "default"
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
-class Stopped(Exception):
-    """The step was canceled or timed out while a stream was open."""
-
-
 def _project_id(ctx: StepContext) -> int:
     return int(Execution.objects.values_list("project_id", flat=True).get(pk=ctx.execution_id))
 
 
-class DockerStep(Executor):
+class DockerStep(StoppableStep):
     """Shared by the three kinds: the Docker host, the client, cancel and timeout."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.host: DockerHost | None = None
         self.client: docker.DockerClient | None = None
-        self.canceled = threading.Event()
-        self.timed_out = threading.Event()
         self.sink: LogSink | None = None
 
     def prepare(self, ctx: StepContext) -> None:
@@ -90,49 +84,28 @@ class DockerStep(Executor):
         if self.skip_reason:
             sink.write(LogStream.SYSTEM, self.skip_reason)
             return StepResult(StepStatus.SKIPPED, error=self.skip_reason)
-        timer = threading.Timer(ctx.timeout, self._expire) if ctx.timeout else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
+        return self.until_stopped(ctx, lambda: self._connected(ctx))
+
+    def _connected(self, ctx: StepContext) -> StepResult:
         try:
             with self.connect(ctx) as client:
                 self.client = client
-                result = self.perform(ctx, client)
+                return self.perform(ctx, client)
         except DockerUnavailable as exc:
             return StepResult(StepStatus.FAILED, error=str(exc))
-        except (Stopped, DockerException, requests.RequestException) as exc:
-            if not (self.canceled.is_set() or self.timed_out.is_set()):
-                return StepResult(StepStatus.FAILED, error=f"Docker API error: {exc}")
-            result = StepResult(StepStatus.FAILED)
-        finally:
-            if timer is not None:
-                timer.cancel()
-        if self.timed_out.is_set():
-            return StepResult(
-                StepStatus.TIMED_OUT, exit_code=result.exit_code, error=f"timed out after {ctx.timeout:g} s"
-            )
-        if self.canceled.is_set():
-            return StepResult(StepStatus.CANCELED, exit_code=result.exit_code, error="canceled")
-        return result
+        except (DockerException, requests.RequestException) as exc:
+            # A stream cut by cancel or timeout ends here too; the status then says which.
+            return StepResult(StepStatus.FAILED, error=f"Docker API error: {exc}")
 
     def perform(self, ctx: StepContext, client: docker.DockerClient) -> StepResult:
         raise NotImplementedError
 
     def stream(self, chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for chunk in chunks:
-            if self.canceled.is_set() or self.timed_out.is_set():
-                raise Stopped
+            self.checkpoint()
             yield chunk
 
-    def _expire(self) -> None:
-        self.timed_out.set()
-        self.interrupt()
-
-    def cancel(self) -> None:
-        self.canceled.set()
-        self.interrupt()
-
-    def interrupt(self) -> None:
+    def on_stop(self) -> None:
         """Closing the client's connections ends any open stream at once."""
         if self.client is not None:
             self.client.close()
@@ -300,17 +273,16 @@ class DockerRunExecutor(DockerStep):
                 self.sink.write_chunk(LogStream.STDOUT, out)
             if err:
                 self.sink.write_chunk(LogStream.STDERR, err)
-            if self.canceled.is_set() or self.timed_out.is_set():
-                raise Stopped
+            self.checkpoint()
         code = int(container.wait().get("StatusCode", -1))
         if code == 0:
             return StepResult(StepStatus.SUCCESS, exit_code=0, outputs={"exit_code": "0"})
         return StepResult(StepStatus.FAILED, exit_code=code, error=f"container exited with code {code}")
 
-    def interrupt(self) -> None:
+    def on_stop(self) -> None:
         # Stopping the container ends the attached stream; the run then removes it.
         self._remove()
-        super().interrupt()
+        super().on_stop()
 
     def _remove(self) -> None:
         container, self.container = self.container, None

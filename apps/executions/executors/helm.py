@@ -35,10 +35,10 @@ from apps.pipelines.spec.steps.helm import RELEASE_NAME, WAIT_ACTIONS
 from apps.pipelines.spec.steps.k8s import ManifestError, parse_manifests
 
 from ..choices import LogStream, StepStatus
-from .base import StepContext, StepResult, register
+from .base import StepContext, StepResult, Stopped, register
 from .git import inside
 from .k8s_api import Kube
-from .k8s_common import KubeStep, Stopped, kubeconfig_yaml
+from .k8s_common import KubeStep, kubeconfig_yaml
 from .k8s_wait import WAITED_KINDS, diagnose, progress
 from .process import CANCEL_GRACE, INHERITED
 from .targets import PrivateDir

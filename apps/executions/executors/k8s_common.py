@@ -10,8 +10,6 @@ client comes from :func:`apps.k8s_integration.clusters.kube.kube_client`, never 
 from __future__ import annotations
 
 import base64
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,14 +24,10 @@ from apps.k8s_integration.models import Cluster
 
 from ..choices import LogStream, StepStatus
 from ..engine.logsink import LogSink
-from .base import Executor, StepContext, StepResult
+from .base import StepContext, StepResult, StoppableStep
 from .targets import StepCredential, project_target, target_credential
 
 CLUSTER_HINT = "add it in the admin under Clusters"
-
-
-class Stopped(Exception):
-    """The step was canceled or ran out of time while it waited on the cluster."""
 
 
 @dataclass
@@ -101,7 +95,7 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-class KubeStep(Executor):
+class KubeStep(StoppableStep):
     """Base of the k8s kinds: resolves the target in ``prepare``; ``run`` opens the client, writes the first
     line, enforces the step timeout and turns cluster errors into a failed step with the cause (masked).
 
@@ -110,13 +104,10 @@ class KubeStep(Executor):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.target: KubeTarget | None = None
         self.sink: LogSink | None = None
         self.secrets: list[str] = []
-        self.canceled = threading.Event()
-        self.timed_out = threading.Event()
-        self.stop = threading.Event()  # either of the two: wakes every wait
-        self.deadline: float | None = None
 
     def prepare(self, ctx: StepContext) -> None:
         self.target = kube_target(ctx)
@@ -133,35 +124,18 @@ class KubeStep(Executor):
     # -- the run ----------------------------------------------------------------------------------------
 
     def run(self, ctx: StepContext, sink: LogSink) -> StepResult:
-        assert self.target is not None
         self.sink = sink
         self.secrets = list(ctx.secrets)
-        if ctx.timeout:
-            self.deadline = time.monotonic() + ctx.timeout
-        timer = threading.Timer(ctx.timeout, self._expire) if ctx.timeout else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
+        return self.until_stopped(ctx, lambda: self._connected(ctx))
+
+    def _connected(self, ctx: StepContext) -> StepResult:
+        assert self.target is not None
         try:
             with kube_client(self.target.cluster) as api:
                 self.say(self.target.describe(api.configuration.host))
-                result = self.perform(ctx, api)
+                return self.perform(ctx, api)
         except ClusterError as exc:
-            if not self.stop.is_set():
-                return StepResult(StepStatus.FAILED, error=self.masked(str(exc)))
-            result = StepResult(StepStatus.FAILED)
-        except Stopped:
-            result = StepResult(StepStatus.FAILED)
-        finally:
-            if timer is not None:
-                timer.cancel()
-        if self.timed_out.is_set():
-            return StepResult(
-                StepStatus.TIMED_OUT, exit_code=result.exit_code, error=f"timed out after {ctx.timeout:g} s"
-            )
-        if self.canceled.is_set():
-            return StepResult(StepStatus.CANCELED, exit_code=result.exit_code, error="canceled")
-        return result
+            return StepResult(StepStatus.FAILED, error=self.masked(str(exc)))
 
     def perform(self, ctx: StepContext, api: k8s.ApiClient) -> StepResult:
         raise NotImplementedError
@@ -169,35 +143,5 @@ class KubeStep(Executor):
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One API call; failures become :class:`ClusterError` naming the cause (the server's message too)."""
         assert self.target is not None
-        if self.stop.is_set():
-            raise Stopped
+        self.checkpoint()
         return call(self.target.cluster, fn, *args, **kwargs)
-
-    # -- waiting, timeout and cancel --------------------------------------------------------------------
-
-    def checkpoint(self) -> None:
-        """Raises :class:`Stopped` once the step is canceled or out of time (call between requests)."""
-        if self.stop.is_set():
-            raise Stopped
-
-    def pause(self, seconds: float) -> None:
-        """Sleep, but no longer than the step may run; raises :class:`Stopped` on cancel or timeout."""
-        if self.stop.wait(seconds):
-            raise Stopped
-
-    def remaining(self, default: float = 3600.0) -> float:
-        """Seconds left before the step timeout (``default`` without one)."""
-        return max(self.deadline - time.monotonic(), 0.0) if self.deadline is not None else default
-
-    def _expire(self) -> None:
-        self.timed_out.set()
-        self.stop.set()
-        self.on_stop()
-
-    def cancel(self) -> None:
-        self.canceled.set()
-        self.stop.set()
-        self.on_stop()
-
-    def on_stop(self) -> None:
-        """Called (from another thread) on cancel or timeout: end open streams, delete remote objects."""

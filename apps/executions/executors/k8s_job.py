@@ -28,8 +28,8 @@ from apps.k8s_integration.clusters.kube import ClusterError, call
 
 from ..choices import LogStream, StepStatus
 from ..models import LogLine, StepAttempt, StepExecution
-from .base import StepContext, StepResult, register
-from .k8s_common import KubeStep, Stopped
+from .base import StepContext, StepResult, Stopped, register
+from .k8s_common import KubeStep
 from .k8s_job_log import PodLogFollower, container_state
 from .k8s_job_manifest import ATTEMPT_LABEL, job_env, job_labels, job_manifest, job_name, step_selector
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from apps.k8s_integration.clusters.kube import ClusterError
 
+from .base import Stopped
 from .k8s_api import Kube, Resource, selector_text
-from .k8s_common import KubeStep, Stopped
+from .k8s_common import KubeStep
 
 WAITED_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 EVENTS = Resource("v1", "Event", "events", True)
