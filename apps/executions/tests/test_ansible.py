@@ -283,8 +283,7 @@ def test_timeout_stops_the_play_and_its_module_processes(tmp_path):
         )
     )
     step = execution.steps.get(step_id="play")
-    assert step.status == "timed_out"
-    assert step.error == "timed out after 12 s"
+    assert (step.status, step.error) == ("timed_out", "timed out after 12 s"), "\n".join(log_text(execution))
     pid = int(pid_file.read_text())
     wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", timeout=15)
 
