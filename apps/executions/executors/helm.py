@@ -205,7 +205,7 @@ class HelmExecutor(KubeStep):
 
     def _helm_error(self, what: str, code: int) -> str:
         last = self.stderr_tail[-1] if self.stderr_tail else ""
-        return self.masked(f"{what} failed with exit code {code}" + (f": {last}" if last else ""))
+        return f"{what} failed with exit code {code}" + (f": {last}" if last else "")
 
     def _diagnose(self, api: k8s.ApiClient, release: str) -> list[str]:
         """What the cluster says about the release's workloads that are not ready; the pods' problems."""
@@ -232,7 +232,7 @@ class HelmExecutor(KubeStep):
             try:
                 found = kube.get(kube.resource(obj["apiVersion"], obj["kind"]), namespace, obj["metadata"]["name"])
             except ClusterError as exc:
-                self.say(self.masked(f"  {obj['kind']} {obj['metadata']['name']}: {exc}"))
+                self.say(f"  {obj['kind']} {obj['metadata']['name']}: {exc}")
                 continue
             if found is not None and not progress(found).done:
                 self.say(f"  {obj['kind']} {obj['metadata']['name']}: {progress(found).message}")

@@ -82,7 +82,7 @@ class K8sApplyExecutor(KubeStep):
                 self.checkpoint()
                 created, stored = self.apply(kube, resource, with_protocols(obj), namespace or "", ctx)
             except ClusterError as exc:
-                return StepResult(StepStatus.FAILED, error=self.masked(f"{obj['kind']} {name}: {exc}"))
+                return StepResult(StepStatus.FAILED, error=f"{obj['kind']} {name}: {exc}")
             self.say(f"{resource.describe(name)} {'created' if created else 'configured'}")
             applied.append((resource, namespace, stored))
         outputs = {
@@ -92,7 +92,7 @@ class K8sApplyExecutor(KubeStep):
         if ctx.params.get("wait", True):
             failure = wait_ready(self, kube, applied)
             if failure:
-                return StepResult(StepStatus.FAILED, outputs=outputs, error=self.masked(failure))
+                return StepResult(StepStatus.FAILED, outputs=outputs, error=failure)
         return StepResult(StepStatus.SUCCESS, exit_code=0, outputs=outputs)
 
     def apply(

@@ -18,8 +18,14 @@ import yaml
 from kubernetes import client as k8s
 
 from apps.accounts.choices import CredentialKind
-from apps.accounts.masking import mask
-from apps.k8s_integration.clusters.kube import ClusterError, Identity, call, cluster_identity, kube_client
+from apps.k8s_integration.clusters.kube import (
+    ClusterError,
+    Identity,
+    call,
+    cluster_identity,
+    kube_client,
+    kubeconfig_context,
+)
 from apps.k8s_integration.models import Cluster
 
 from ..choices import LogStream, StepStatus
@@ -62,15 +68,7 @@ def kubeconfig_yaml(target: KubeTarget) -> str:
     cluster, fields = target.cluster, target.credential.fields
     server, ca = cluster.server, cluster.ca_bundle
     if target.credential.kind == CredentialKind.KUBECONFIG:
-        document = yaml.safe_load(fields.get("kubeconfig", "")) or {}
-        contexts = {item["name"]: item["context"] for item in document.get("contexts") or []}
-        context: dict[str, Any] = contexts.get(document.get("current-context") or "") or next(
-            iter(contexts.values()), {}
-        )
-        clusters = {item["name"]: item["cluster"] for item in document.get("clusters") or []}
-        users = {item["name"]: item.get("user") or {} for item in document.get("users") or []}
-        user = dict(users.get(context.get("user")) or {})
-        found: dict[str, Any] = dict(clusters.get(context.get("cluster")) or {})
+        found, user = kubeconfig_context(cluster, fields.get("kubeconfig", ""))
         server = server or found.get("server", "")
         ca_data = _b64(ca) if ca else found.get("certificate-authority-data", "")
     else:
@@ -107,7 +105,6 @@ class KubeStep(StoppableStep):
         super().__init__()
         self.target: KubeTarget | None = None
         self.sink: LogSink | None = None
-        self.secrets: list[str] = []
 
     def prepare(self, ctx: StepContext) -> None:
         self.target = kube_target(ctx)
@@ -115,17 +112,14 @@ class KubeStep(StoppableStep):
     # -- output -----------------------------------------------------------------------------------------
 
     def say(self, text: str, stream: str = LogStream.SYSTEM) -> None:
+        """A line of the step log (the sink masks the step's secrets, the cluster credential's included)."""
         assert self.sink is not None
-        self.sink.write(stream, mask(text, self.secrets) if self.secrets else text)
-
-    def masked(self, text: str) -> str:
-        return mask(text, self.secrets) if self.secrets else text
+        self.sink.write(stream, text)
 
     # -- the run ----------------------------------------------------------------------------------------
 
     def run(self, ctx: StepContext, sink: LogSink) -> StepResult:
         self.sink = sink
-        self.secrets = list(ctx.secrets)
         return self.until_stopped(ctx, lambda: self._connected(ctx))
 
     def _connected(self, ctx: StepContext) -> StepResult:
@@ -135,7 +129,7 @@ class KubeStep(StoppableStep):
                 self.say(self.target.describe(api.configuration.host))
                 return self.perform(ctx, api)
         except ClusterError as exc:
-            return StepResult(StepStatus.FAILED, error=self.masked(str(exc)))
+            return StepResult(StepStatus.FAILED, error=str(exc))  # the runner masks step errors
 
     def perform(self, ctx: StepContext, api: k8s.ApiClient) -> StepResult:
         raise NotImplementedError

@@ -69,7 +69,7 @@ class K8sDeleteExecutor(KubeStep):
             if params.get("wait", True) and gone:
                 self._wait_gone(kube, gone)
         except ClusterError as exc:
-            return StepResult(StepStatus.FAILED, outputs={"deleted": str(len(gone))}, error=self.masked(str(exc)))
+            return StepResult(StepStatus.FAILED, outputs={"deleted": str(len(gone))}, error=str(exc))
         return StepResult(StepStatus.SUCCESS, exit_code=0, outputs={"deleted": str(len(gone))})
 
     def _targets(self, kube: Kube, params: dict[str, Any]) -> list[tuple[Resource, str | None, str]]:

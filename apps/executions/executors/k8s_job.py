@@ -24,6 +24,7 @@ from typing import Any
 from django.db import DatabaseError
 from kubernetes import client as k8s
 
+from apps.accounts.masking import mask
 from apps.k8s_integration.clusters.kube import ClusterError, call
 
 from ..choices import LogStream, StepStatus
@@ -85,7 +86,7 @@ class KubeJobExecutor(KubeStep):
             if not self.job:
                 raise
             # The Job exists but can no longer be followed: it still gets its delete policy (best effort).
-            result = StepResult(StepStatus.FAILED, error=self.masked(str(exc)))
+            result = StepResult(StepStatus.FAILED, error=str(exc))
         finally:
             if self.stop.is_set():
                 self._remove_after_stop(batch)
@@ -226,7 +227,7 @@ class KubeJobExecutor(KubeStep):
     def _seen(self, text: str) -> None:
         # A line stored by an earlier attempt: not written again, but an output it set still counts.
         if self.sink is not None and self.sink.on_line is not None:
-            self.sink.on_line(LogStream.STDOUT, self.masked(text))
+            self.sink.on_line(LogStream.STDOUT, mask(text, self.sink.secrets))
 
     # -- ending -----------------------------------------------------------------------------------------
 
@@ -283,7 +284,7 @@ class KubeJobExecutor(KubeStep):
         except ClusterError as exc:
             if exc.status == 404:
                 return True
-            self.say(self.masked(f"could not delete Job {namespace}/{self.job}: {exc}"))
+            self.say(f"could not delete Job {namespace}/{self.job}: {exc}")
             return False
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:

@@ -84,12 +84,12 @@ class K8sRolloutExecutor(KubeStep):
                 else:
                     failure = wait_ready(self, kube, [(deployments, namespace, deployment)])
                     if failure:
-                        return StepResult(StepStatus.FAILED, error=self.masked(failure))
+                        return StepResult(StepStatus.FAILED, error=failure)
             current = kube.get(deployments, namespace, name) or deployment
         except RolloutError as exc:
             return StepResult(StepStatus.FAILED, error=str(exc))
         except ClusterError as exc:
-            return StepResult(StepStatus.FAILED, error=self.masked(str(exc)))
+            return StepResult(StepStatus.FAILED, error=str(exc))
         revision = str(_revision(current))
         self.say(f"{label} is at revision {revision}")
         return StepResult(StepStatus.SUCCESS, exit_code=0, outputs={"revision": revision})

@@ -113,12 +113,8 @@ def _configuration(cluster: Cluster, private: Path) -> k8s.Configuration:
     return config
 
 
-def _from_kubeconfig(
-    cluster: Cluster, text: str, config: k8s.Configuration, private: Path, server: str, ca: str
-) -> tuple[str, str]:
-    """Fills ``config`` from the kubeconfig's current context: server, CA and user (token or certificate)."""
-    import base64
-
+def kubeconfig_context(cluster: Cluster, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cluster entry (server, CA data) and the user of a kubeconfig's current context (or its first)."""
     try:
         document = yaml.safe_load(text) or {}
         contexts = {item["name"]: item["context"] for item in document.get("contexts") or []}
@@ -127,10 +123,19 @@ def _from_kubeconfig(
         user = {item["name"]: item.get("user") or {} for item in document.get("users") or []}.get(context.get("user"))
     except (yaml.YAMLError, KeyError, TypeError, StopIteration, AttributeError) as exc:
         raise ClusterError(f"Cluster {cluster.name}: the kubeconfig has no usable current context ({exc}).") from exc
+    return dict(entry or {}), dict(user or {})
+
+
+def _from_kubeconfig(
+    cluster: Cluster, text: str, config: k8s.Configuration, private: Path, server: str, ca: str
+) -> tuple[str, str]:
+    """Fills ``config`` from the kubeconfig's current context: server, CA and user (token or certificate)."""
+    import base64
+
+    entry, user = kubeconfig_context(cluster, text)
     server = server or entry.get("server", "")
     if not ca and entry.get("certificate-authority-data"):
         ca = base64.b64decode(entry["certificate-authority-data"]).decode()
-    user = user or {}
     if user.get("token"):
         config.api_key = {"authorization": f"Bearer {user['token']}"}
     elif user.get("client-certificate-data") and user.get("client-key-data"):
