@@ -33,16 +33,9 @@ run: $(RUN_STAMP) $(NODE_STAMP)
 	@$(PY) manage.py seed_demo
 	@exec $(PY) manage.py serve
 
-## test: install test dependencies (once; Debian packages: scripts/install-test-deps) and run the whole suite.
+## test: install test dependencies (once; Debian packages incl. chromium: scripts/install-test-deps), run the suite.
 test: $(DEV_STAMP) $(NODE_STAMP)
 	@scripts/install-test-deps
-	@# The browser tests drive Debian's Chromium (never a downloaded browser build).
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "make test: installing chromium"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
-	  else echo "make test: the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; \
-	fi
 	@$(MAKE) --no-print-directory test-suite
 
 # The suite alone, on whatever DATABASE_URL / REDIS_URL the environment names.
@@ -54,6 +47,7 @@ test-suite:
 
 ## test-chaos: fault-injection tests (killed workers and web servers); .ci/run runs them on MariaDB + Redis.
 test-chaos: $(DEV_STAMP)
+	@scripts/install-test-deps
 	@rm -rf $(TEST_DATA_DIR) && mkdir -p $(TEST_DATA_DIR)
 	ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m "$(if $(findstring mysql,$(DATABASE_URL)),chaos,chaos and not mariadb)" $(PYTEST_ARGS)
 
@@ -72,6 +66,7 @@ k8s-cluster: $(HELM)
 
 ## test-k8s: the Kubernetes cluster tier (pytest -m k8s): a real control plane, containerd and kubelet on loopback.
 test-k8s: $(DEV_STAMP) $(NODE_STAMP) k8s-cluster
+	@scripts/install-test-deps
 	@rm -rf $(TEST_DATA_DIR) && mkdir -p $(TEST_DATA_DIR)
 	ANSFLOW_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m k8s $(PYTEST_ARGS)
 
