@@ -19,8 +19,8 @@ LIVE_INTRO = """\
   and the viewers each get a fraction of a core, and latency grows with it.
 - **logs_throughput** (issue 5 §6b): `seq 1 1000000` in one step; persisted = lines / (start -> the execution's
   `finished_at`), delivered = lines / (start -> the last line received by one viewer). Floor: the same lines read
-  from a pipe and inserted as the same `LogLine` rows with `bulk_create` in the sink's batches (2,000 rows, one
-  transaction each) on the same database. Target: both at least 60 % of the floor.
+  from a pipe and inserted as the same `LogLine` rows, one `executemany` INSERT per batch of the sink's size (2,000
+  rows, one transaction each) on the same database. Target: both at least 60 % of the floor.
 - **viewers** (issue 5 §6c): 1,000 idle viewers (watching a finished run) plus 10 watching a step that prints every
   millisecond for 5 s, on one uvicorn. Memory per connection = growth of uvicorn's resident set from one warm
   connection to all idle ones connected, divided by their number; delivery as in logs_latency.
@@ -72,7 +72,7 @@ def live_rows(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| logs_throughput, {f['lines']:,} lines | {_backend_name(label, f)} "
             f"| persisted {_f(f['persisted_median'], '{:,.0f}')}/s ({_f(f['persisted_ratio'], '{:.0%}')}), "
             f"delivered {_f(f['delivered_median'], '{:,.0f}')}/s ({_f(f['delivered_ratio'], '{:.0%}')}) "
-            f"| pipe + bulk_create {_f(f['floor_median'], '{:,.0f}')}/s | >= 60 % | {_met(f)} "
+            f"| pipe + executemany {_f(f['floor_median'], '{:,.0f}')}/s | >= 60 % | {_met(f)} "
             f"| medians of {f['repetitions']}; {_mode(f)} |"
         )
     for label, f in _backends(results.get("viewers", {})):
