@@ -6,11 +6,14 @@ A socket that presents a token which is unknown, expired or revoked is refused a
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import get_user
 from channels.db import database_sync_to_async
+from channels.sessions import CookieMiddleware
+from django.conf import settings
 
 from .authentication import key_from_header
 from .permissions import WS_UNAUTHENTICATED, attach_token
@@ -54,6 +57,24 @@ class TokenAuthMiddleware:
         return await self.inner(dict(scope, user=user, api_token=user._ansflow_token), receive, send)
 
 
+class SessionUserMiddleware:
+    """The session cookie's user, looked up once at the handshake.
+
+    Channels' ``SessionMiddleware`` wraps every message a socket sends, to save a modified session
+    with an HTTP response; a socket never modifies the session, and that check cost a share of the
+    server's CPU on every live log frame. Here the session is read, not wrapped around ``send``.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        scope = dict(scope, session=self.store(scope["cookies"].get(settings.SESSION_COOKIE_NAME)))
+        scope["user"] = await get_user(scope)
+        return await self.inner(scope, receive, send)
+
+
 def TokenAuthMiddlewareStack(inner: Any) -> Any:
     """Session authentication (cookie) with API-token authentication on top."""
-    return AuthMiddlewareStack(TokenAuthMiddleware(inner))
+    return CookieMiddleware(SessionUserMiddleware(TokenAuthMiddleware(inner)))
