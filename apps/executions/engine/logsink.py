@@ -29,7 +29,9 @@ from .dbretry import with_db_retry
 
 logger = logging.getLogger("ansflow.engine.logs")
 
-FLUSH_INTERVAL = 0.005
+# While lines keep coming, one batch per 8 ms: each batch is one frame to every viewer, so a shorter
+# interval multiplies the web process's sends (bench/README.md, "Flush interval").
+FLUSH_INTERVAL = 0.008
 FLUSH_LINES = 2000
 MAX_BUFFERED = 20000
 MAX_LINE = 64 * 1024
