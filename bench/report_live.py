@@ -41,9 +41,9 @@ seeding MariaDB for scale (about 9 minutes).
 **Flush interval.** While lines keep coming, the log sink writes and publishes one batch per `FLUSH_INTERVAL`
 (`apps/executions/engine/logsink.py`), and each batch is one frame to every viewer. logs_latency on the embedded
 default (2026-11-25, load about 1, with the plain-SQL flush and no per-message deflate) gave p50 17.7 ms at 5 ms
-(the web process and the viewers then used 1.3 cores of the 2: frames queued), 9.8 ms at 6 ms, 8.4-9.0 ms in three runs at
-8 ms (14.1 ms in a fourth, where the Redis floor's p99 was 8 times its usual too) and 9.7-11.2 ms at 10 ms; the
-sink uses 8 ms.
+(the web process and the viewers then used 1.3 cores of the 2: frames queued), 9.8 ms at 6 ms, 8.4-9.0 ms in three
+runs at 8 ms (14.1 ms in a fourth, where the Redis floor's p99 was 8 times its usual too) and 9.7-11.2 ms at 10 ms;
+the sink uses 8 ms.
 """
 
 
