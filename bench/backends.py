@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root"}
+
+# AnsFlow is measured as README's "Production" section runs it: DEBUG=0 (no statement is logged, static files
+# come from collectstatic's manifest), its own keys; only TLS is left out, as a proxy in front would end it.
+PRODUCTION = {
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+    "SECURE_HSTS_SECONDS": "0",
+    "SESSION_COOKIE_SECURE": "0",
+    "CSRF_COOKIE_SECURE": "0",
+}
 
 
 def mariadb_answers() -> bool:
@@ -45,11 +58,14 @@ def recreate_mariadb_database(name: str) -> str:
 
 def fresh_environment(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
     """Empty ``data_dir`` (a fresh database file, Redis socket and workspaces) and the environment of a process
-    using it as ``ANSFLOW_DATA_DIR`` with the backend's overrides (``""`` removes the variable)."""
+    using it as ``ANSFLOW_DATA_DIR``, in production settings, with the backend's overrides (``""`` removes the
+    variable)."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    env = dict(os.environ, ANSFLOW_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, ANSFLOW_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **PRODUCTION)
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    env["ANSFLOW_CREDENTIAL_KEYS"] = "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     for name, value in overrides.items():
         if value:
             env[name] = value

@@ -121,6 +121,8 @@ def run(label: str, only: list[str], quick: bool) -> dict[str, Any]:
     reps = 1 if quick else 3
     chain_length, fanout_width = (20, 60) if quick else (100, 500)
     call_command("migrate", interactive=False, verbosity=0)
+    if not settings.DEBUG:
+        call_command("collectstatic", interactive=False, verbosity=0)  # the pages' static manifest
     results: dict[str, Any] = {"environment": {}, "quick": quick, "benchmarks": {}}
     with redis_server():
         results["environment"] = environment(label)
