@@ -72,10 +72,12 @@ def asgi_server(django_db_setup: Any, django_db_blocker: Any, redis_server: str)
 def spare_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A second bundled Redis server a test may stop and start at will."""
     server = RedisServer.create("spare-redis", tmp_path_factory.mktemp("redis", numbered=True))
-    server.start()
-    server.wait_ready()
-    yield server
-    server.stop()
+    try:  # a start that fails half-way stops what it did start
+        server.start()
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

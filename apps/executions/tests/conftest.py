@@ -18,9 +18,11 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     """A real sshd on 127.0.0.1 that lets root in with ``private_key`` (or ``encrypted_key`` + ``passphrase``)
     and the session's test account ``login`` with its password (``become`` is a second account to su to)."""
     server = SshServer(tmp_path_factory.mktemp("sshd"))
-    server.start()
-    yield server
-    server.stop()
+    try:  # a start that fails half-way stops what it did start
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -33,24 +35,30 @@ def git_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def git_http(git_repo: dict[str, str]) -> Iterator[GitHttpServer]:
     """``git_repo`` served over smart HTTP at ``url + "/repo.git"``; basic auth with ``token`` as the password."""
     server = GitHttpServer(Path(git_repo["path"]).parent, token="tok-" + secrets.token_hex(16))
-    server.start()
-    yield server
-    server.stop()
+    try:  # a start that fails half-way stops what it did start
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def docker_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerParts]:
     """podman's Docker API on a unix socket plus a registry (basic auth) on 127.0.0.1."""
     parts = DockerParts(tmp_path_factory.mktemp("docker"))
-    parts.start()
-    yield parts
-    parts.stop()
+    try:  # a start that fails half-way stops what it did start
+        parts.start()
+        yield parts
+    finally:
+        parts.stop()
 
 
 @pytest.fixture(scope="session")
 def tls_dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsDockerd]:
     """Debian's dockerd on tcp://127.0.0.1:<port> with ``--tlsverify``, and its CA and client certificates."""
     server = TlsDockerd(tmp_path_factory.mktemp("dockerd"))
-    server.start()
-    yield server
-    server.stop()
+    try:  # a start that fails half-way stops what it did start
+        server.start()
+        yield server
+    finally:
+        server.stop()

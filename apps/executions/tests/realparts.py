@@ -258,11 +258,13 @@ class DockerParts:
         return True
 
     def stop(self) -> None:
-        if self.podman is not None and self.podman.alive():
-            self._remove_test_images()
-        for part in (self.podman, self.registry):
-            if part is not None:
-                part.stop()
+        try:
+            if self.podman is not None and self.podman.alive() and self.socket.exists():
+                self._remove_test_images()
+        finally:
+            for part in (self.podman, self.registry):
+                if part is not None:
+                    part.stop()
         if not self.had_bridge and Path(f"/sys/class/net/{PODMAN_BRIDGE}").exists():
             subprocess.run(["ip", "link", "delete", PODMAN_BRIDGE], check=False, capture_output=True)
 
