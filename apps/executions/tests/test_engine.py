@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from ansflow.testing import wait_until
 from apps.executions.choices import StepStatus
-from apps.executions.models import StepAttempt
+from apps.executions.engine.runner import workspace_for
+from apps.executions.models import StepAttempt, StepExecution
+from apps.executions.services import approval_decide
 
-from .helpers import log_text, pipeline_yaml, run, statuses
+from .helpers import log_text, pipeline_yaml, run, start, statuses, superuser, wait_done
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -297,13 +300,6 @@ def test_a_failed_step_keeps_its_declared_outputs_for_its_successors():
 def test_an_old_workspace_with_the_same_execution_id_lends_no_outputs():
     # A database re-created beside old workspaces hands out ids whose workspaces hold files of earlier runs:
     # the file is planted while the run waits at its gate, before the step that could read it starts.
-    from ansflow.testing import wait_until
-    from apps.executions.engine.runner import workspace_for
-    from apps.executions.models import StepExecution
-    from apps.executions.services import approval_decide
-
-    from .helpers import start, superuser, wait_done
-
     gated = """
     - id: gate
       type: approval
