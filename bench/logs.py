@@ -32,7 +32,7 @@ from django.utils import timezone
 from websockets.asyncio.client import connect
 
 from apps.executions.choices import LogStream
-from apps.executions.engine.logsink import FLUSH_LINES
+from apps.executions.engine.logsink import FLUSH_LINES, sink_sql
 from apps.executions.models import Execution, LogLine
 
 from . import live, pipelines
@@ -191,9 +191,7 @@ def floor_insert(execution: Execution, step_pk: int | None, lines: int, number: 
         status=execution.status,
         trigger="bench-floor",
     )
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(name) for name in ("execution_id", "step_id", "seq", "stream", "time", "text"))
-    insert = f"INSERT INTO {quote(LogLine._meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)"  # noqa: S608
+    insert = sink_sql().insert_lines  # the sink's own statement: the floor is the same rows without the sink
     began = time.perf_counter()
     process = subprocess.Popen(["seq", "1", str(lines)], stdout=subprocess.PIPE)
     assert process.stdout is not None

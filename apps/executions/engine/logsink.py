@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -37,9 +38,15 @@ MAX_BUFFERED = 20000
 MAX_LINE = 64 * 1024
 
 
+class SinkSql(NamedTuple):
+    next_seq: str  # reserve sequence numbers: (count, execution id)
+    last_seq: str  # read the last one reserved: (execution id,)
+    insert_lines: str  # one row: (execution id, step pk, seq, stream, time, text)
+
+
 @functools.cache
-def _statements() -> tuple[str, str, str]:
-    """The sink's three statements; identifiers from the models' metadata, every value a parameter."""
+def sink_sql() -> SinkSql:
+    """The sink's statements; identifiers from the models' metadata, every value a parameter."""
     quote = connection.ops.quote_name
 
     def column(model: type[models.Model], name: str) -> str:
@@ -50,10 +57,10 @@ def _statements() -> tuple[str, str, str]:
     executions, lines = quote(Execution._meta.db_table), quote(LogLine._meta.db_table)
     log_seq, pk = column(Execution, "log_seq"), column(Execution, "id")
     columns = ", ".join(column(LogLine, name) for name in ("execution", "step", "seq", "stream", "time", "text"))
-    return (
-        f"UPDATE {executions} SET {log_seq} = {log_seq} + %s WHERE {pk} = %s",  # noqa: S608
-        f"SELECT {log_seq} FROM {executions} WHERE {pk} = %s",  # noqa: S608
-        f"INSERT INTO {lines} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
+    return SinkSql(
+        next_seq=f"UPDATE {executions} SET {log_seq} = {log_seq} + %s WHERE {pk} = %s",  # noqa: S608
+        last_seq=f"SELECT {log_seq} FROM {executions} WHERE {pk} = %s",  # noqa: S608
+        insert_lines=f"INSERT INTO {lines} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
     )
 
 
@@ -188,13 +195,13 @@ class LogSink:
         """
         count, ops = len(batch), connection.ops
         with transaction.atomic(), connection.cursor() as cursor:
-            next_seq, last_seq, insert_lines = _statements()
-            cursor.execute(next_seq, [count, self.execution_id])
-            cursor.execute(last_seq, [self.execution_id])
+            sql = sink_sql()
+            cursor.execute(sql.next_seq, [count, self.execution_id])
+            cursor.execute(sql.last_seq, [self.execution_id])
             last = int(cursor.fetchone()[0])
             first = last - count + 1
             cursor.executemany(
-                insert_lines,
+                sql.insert_lines,
                 [
                     (self.execution_id, self.step_pk, first + i, stream, ops.adapt_datetimefield_value(at), text)
                     for i, (stream, at, text) in enumerate(batch)
