@@ -95,7 +95,8 @@ def _b64(text: str) -> str:
 
 class KubeStep(StoppableStep):
     """Base of the k8s kinds: resolves the target in ``prepare``; ``run`` opens the client, writes the first
-    line, enforces the step timeout and turns cluster errors into a failed step with the cause (masked).
+    line, enforces the step timeout and turns cluster errors into a failed step with the cause. Masking is the
+    sink's and the runner's: the credential's secret values are in ``ctx.secrets`` once ``prepare`` ran.
 
     Subclasses implement ``perform(ctx, api)``; long waits use :meth:`pause` (raises :class:`Stopped` on
     cancel or timeout) and may override :meth:`on_stop` to clean up remote objects.
