@@ -51,11 +51,12 @@ class _Publisher:
     def _run(self, messages: queue.SimpleQueue[tuple[list[str], dict[str, Any]]]) -> None:
         loop = asyncio.new_event_loop()
         while True:
-            groups, message = messages.get()
-            try:
-                loop.run_until_complete(asyncio.wait_for(_send_all(groups, message), PUBLISH_TIMEOUT))
-            except Exception:
-                logger.warning("could not publish to %s", groups, exc_info=True)
+            # Everything queued meanwhile goes out in one turn of the loop (a run's start queues a
+            # message per step); each message still has its own timeout.
+            batch = [messages.get()]
+            while not messages.empty() and len(batch) < MAX_BATCH:
+                batch.append(messages.get_nowait())
+            loop.run_until_complete(_send_batch(batch))
 
     def reset(self) -> None:
         # A forked child (Celery's prefork pool) starts its own thread on first use.
@@ -69,12 +70,23 @@ os.register_at_fork(after_in_child=_publisher.reset)
 PUBLISH_TIMEOUT = 1.0
 
 
+MAX_BATCH = 1000
+
+
 async def _send_all(groups: list[str], message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     for group in groups:
         await layer.group_send(group, message)
+
+
+async def _send_batch(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
+    for groups, message in batch:
+        try:
+            await asyncio.wait_for(_send_all(groups, message), PUBLISH_TIMEOUT)
+        except Exception:
+            logger.warning("could not publish to %s", groups, exc_info=True)
 
 
 def publish_now(groups: list[str], message: dict[str, Any]) -> None:

@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.masking import StreamMasker
 
 from ..choices import LogStream
 from ..models import Execution, LogLine
-from . import events
+from . import events, statements
 from .dbretry import with_db_retry
 
 logger = logging.getLogger("ansflow.engine.logs")
@@ -47,16 +47,11 @@ class SinkSql(NamedTuple):
 @functools.cache
 def sink_sql() -> SinkSql:
     """The sink's statements; identifiers from the models' metadata, every value a parameter."""
-    quote = connection.ops.quote_name
-
-    def column(model: type[models.Model], name: str) -> str:
-        field = model._meta.get_field(name)
-        assert isinstance(field, models.Field)
-        return str(quote(field.column or name))
-
-    executions, lines = quote(Execution._meta.db_table), quote(LogLine._meta.db_table)
-    log_seq, pk = column(Execution, "log_seq"), column(Execution, "id")
-    columns = ", ".join(column(LogLine, name) for name in ("execution", "step", "seq", "stream", "time", "text"))
+    executions, lines = statements.table(Execution), statements.table(LogLine)
+    log_seq, pk = statements.column(Execution, "log_seq"), statements.column(Execution, "id")
+    columns = ", ".join(
+        statements.column(LogLine, name) for name in ("execution", "step", "seq", "stream", "time", "text")
+    )
     return SinkSql(
         next_seq=f"UPDATE {executions} SET {log_seq} = {log_seq} + %s WHERE {pk} = %s",  # noqa: S608
         last_seq=f"SELECT {log_seq} FROM {executions} WHERE {pk} = %s",  # noqa: S608

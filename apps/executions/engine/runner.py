@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import socket
@@ -11,18 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ansflow.logging import engine_context
 from apps.accounts.masking import mask
+from apps.accounts.models import Project
+from apps.pipelines.models import Pipeline, PipelineVersion
 from apps.pipelines.spec import STEP_KINDS, ExpressionError, render_template, render_value
 
 from ..choices import LogStream, StepStatus
 from ..executors.base import StepContext, StepResult, executor_for
 from ..models import Execution, StepAttempt, StepExecution
-from . import events
+from . import events, statements
 from .context import base_environment, expression_context
 from .dbretry import with_db_retry
 from .heartbeat import heartbeats
@@ -39,38 +41,66 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-# The columns a step's run reads (a third of the four joined rows): each column costs the ORM time to
-# compile and convert. A field left out still loads when read, with a query of its own.
-RUN_FIELDS = (
-    "step_id",
-    "kind",
-    "attempt",
-    "matrix",
-    "status",
-    "exit_code",
-    "started_at",
-    "finished_at",
-    "worker",
-    "execution__number",
-    "execution__trigger",
-    "execution__inputs",
-    "execution__trigger_info",
-    "execution__version",
-    "execution__actor",
-    "execution__pipeline__name",
-    "execution__pipeline__project",
-    "execution__project__slug",
-    "execution__project__name",
-)
-
-
 def claim(step_pk: int, attempt: int) -> bool:
     """``queued -> running`` for exactly this attempt; False when another worker (or a cancel) got there first."""
     now = timezone.now()
-    claimed = StepExecution.objects.filter(pk=step_pk, attempt=attempt, status=StepStatus.QUEUED).update(
-        status=StepStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name(), updated_at=now
+    running = {"status": StepStatus.RUNNING, "started_at": now, "heartbeat_at": now, "worker": worker_name()}
+    claimed = statements.update(
+        StepExecution, {**running, "updated_at": now}, {"id": step_pk, "attempt": attempt, "status": StepStatus.QUEUED}
     )
     return claimed == 1
+
+
+# What a step's run reads, in one statement: the step, the few execution, pipeline and project columns
+# its context and environment use, and the version's creation time, which keys the plan cache.
+_STEP = ("id", "execution_id", "step_id", "kind", "attempt", "matrix", "status", "exit_code", "started_at",
+         "finished_at", "worker")  # fmt: skip
+_EXECUTION = ("id", "number", "trigger", "inputs", "trigger_info", "version_id", "actor_id", "pipeline_id",
+              "project_id")  # fmt: skip
+_PIPELINE = ("id", "name", "project_id")
+_PROJECT = ("id", "slug", "name")
+_VERSION = ("id", "created_at")
+
+
+@functools.cache
+def _load_sql() -> str:
+    col, table = statements.column, statements.table
+    columns = ", ".join(
+        [col(StepExecution, name, "s") for name in _STEP]
+        + [col(Execution, name, "e") for name in _EXECUTION]
+        + [col(Pipeline, name, "p") for name in _PIPELINE]
+        + [col(Project, name, "j") for name in _PROJECT]
+        + [col(PipelineVersion, name, "v") for name in _VERSION]
+    )
+    return (
+        f"SELECT {columns} FROM {table(StepExecution)} s"  # noqa: S608
+        f" JOIN {table(Execution)} e ON {col(Execution, 'id', 'e')} = {col(StepExecution, 'execution_id', 's')}"
+        f" JOIN {table(Pipeline)} p ON {col(Pipeline, 'id', 'p')} = {col(Execution, 'pipeline_id', 'e')}"
+        f" JOIN {table(Project)} j ON {col(Project, 'id', 'j')} = {col(Execution, 'project_id', 'e')}"
+        f" JOIN {table(PipelineVersion)} v ON {col(PipelineVersion, 'id', 'v')} = {col(Execution, 'version_id', 'e')}"
+        f" WHERE {col(StepExecution, 'id', 's')} = %s"
+    )
+
+
+def load_claimed(step_pk: int) -> tuple[StepExecution, datetime]:
+    """The step with its execution (its pipeline and project attached), and its version's creation time."""
+    with connection.cursor() as cursor:
+        cursor.execute(_load_sql(), [step_pk])
+        found = cursor.fetchone()
+    if found is None:
+        raise StepExecution.DoesNotExist(f"step {step_pk} does not exist")
+    row = list(found)
+
+    def take(names: tuple[str, ...]) -> list[Any]:
+        taken = row[: len(names)]
+        del row[: len(names)]
+        return taken
+
+    step = statements.build(StepExecution, _STEP, take(_STEP))
+    step.execution = statements.build(Execution, _EXECUTION, take(_EXECUTION))
+    step.execution.pipeline = statements.build(Pipeline, _PIPELINE, take(_PIPELINE))
+    step.execution.project = statements.build(Project, _PROJECT, take(_PROJECT))
+    return step, statements.build(PipelineVersion, _VERSION, take(_VERSION)).created_at
 
 
 def workspace_for(execution_id: int) -> Path:
@@ -84,17 +114,11 @@ def run_step(step_pk: int, attempt: int) -> None:
     """The body of the Celery task: does nothing unless it wins the claim."""
     if not claim(step_pk, attempt):
         return
-    # The version's creation time keys the plan cache, so the plan costs no query of its own.
-    step = (
-        StepExecution.objects.select_related("execution__pipeline", "execution__project")
-        .only(*RUN_FIELDS)
-        .annotate(version_created_at=F("execution__version__created_at"))
-        .get(pk=step_pk)
-    )
+    step, version_created_at = load_claimed(step_pk)
     execution = step.execution
     with engine_context(execution.pk, step.step_id):
         events.step_status(execution, step)
-        plan = plan_for(execution, step.version_created_at)
+        plan = plan_for(execution, version_created_at)
         result = _execute(execution, step, plan)
         finish_step(execution.pk, step_pk, attempt, result, plan, claimed=step)
 
@@ -171,10 +195,11 @@ def _context(
     expressions["env"] = env
     workspace = workspace_for(execution.pk)
     safe_id = "".join(ch if ch.isalnum() else "_" for ch in step.step_id)
-    # Empty at the start of the attempt: a file left by an earlier execution that had the same id (a
-    # database re-created beside old workspaces) must not lend this step its outputs.
+    # Absent at the start of the attempt (the step's first ``>>`` creates it): a file left by an earlier
+    # execution that had the same id (a database re-created beside old workspaces) must not lend this
+    # step its outputs. Removing a file that is not there costs a lookup; creating an empty one, a write.
     output_file = workspace / ".ansflow" / f"{safe_id}-{step.attempt}.outputs"
-    output_file.write_text("")
+    output_file.unlink(missing_ok=True)
     return StepContext(
         execution_id=execution.pk,
         step_pk=step.pk,
@@ -195,11 +220,14 @@ def _context(
 def _collect_outputs(ctx: StepContext, spec: dict[str, Any], printed: dict[str, str], result: StepResult) -> StepResult:
     outputs = dict(result.outputs)
     outputs.update(printed)
-    if ctx.output_file.exists():
-        for line in ctx.output_file.read_text(errors="replace").splitlines():
-            name, sep, value = line.partition("=")
-            if sep:
-                outputs[name.strip()] = value
+    try:
+        written = ctx.output_file.read_text(errors="replace")
+    except FileNotFoundError:
+        written = ""
+    for line in written.splitlines():
+        name, sep, value = line.partition("=")
+        if sep:
+            outputs[name.strip()] = value
     declared = set(spec.get("outputs") or [])
     undeclared = sorted(set(outputs) - declared)
     if undeclared and result.status == StepStatus.SUCCESS:
@@ -257,18 +285,21 @@ def record_attempt_end(
         fields.update(status=result.status, finished_at=now)
         if result.status in (StepStatus.SUCCESS, StepStatus.FAILED):
             fields["outputs"] = result.outputs
-    running = StepExecution.objects.filter(pk=step.pk, attempt=step.attempt, status=StepStatus.RUNNING)
-    if not running.update(**fields):
+    still_running = {"id": step.pk, "attempt": step.attempt, "status": StepStatus.RUNNING}
+    if not statements.update(StepExecution, fields, still_running):
         return False
-    StepAttempt.objects.create(
-        step=step,
-        number=step.attempt,
-        status=result.status,
-        exit_code=result.exit_code,
-        error=result.error,
-        worker=step.worker,
-        started_at=step.started_at,
-        finished_at=now,
+    statements.insert(
+        StepAttempt,
+        {
+            "step_id": step.pk,
+            "number": step.attempt,
+            "status": result.status,
+            "exit_code": result.exit_code,
+            "error": result.error,
+            "worker": step.worker,
+            "started_at": step.started_at,
+            "finished_at": now,
+        },
     )
     for name, value in fields.items():
         setattr(step, name, value)
