@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from apps.pipelines.spec import ExpressionError, evaluate_condition
@@ -55,11 +54,11 @@ def advance(
         return
     rows: dict[str, tuple[int, int]] = {}
     statuses: dict[str, str] = {}
-    for pk, step_id, attempt, status in StepExecution.objects.filter(execution_id=execution.pk).values_list(
-        "pk", "step_id", "attempt", "status"
-    ):
-        rows[step_id] = (pk, attempt)
-        statuses[step_id] = status
+    with connection.cursor() as cursor:
+        cursor.execute(_rows_sql(), [execution.pk])
+        for pk, step_id, attempt, status in cursor.fetchall():
+            rows[step_id] = (pk, attempt)
+            statuses[step_id] = status
     views = plan.views(statuses)
     now = timezone.now()
     sends: list[tuple[int, int, float]] = [] if to_send is None else to_send
@@ -93,9 +92,7 @@ def advance(
             _set_final(pk, view.status, now, decision.reason)
         events.step_state(execution, step_id=step_id, status=view.status, attempt=attempt)
     if queued:
-        StepExecution.objects.filter(pk__in=queued).update(
-            status=StepStatus.QUEUED, attempt=F("attempt") + 1, queued_at=now, not_before=None, updated_at=now
-        )
+        _queue(queued, now)
 
     if execution.status == ExecutionStatus.QUEUED and any(v.status != StepStatus.PENDING for v in views.values()):
         execution.status = ExecutionStatus.RUNNING
@@ -107,6 +104,29 @@ def advance(
         finish_execution(execution, outcome, now)
     if to_send is None:
         send_after_commit(sends)
+
+
+@functools.cache
+def _rows_sql() -> str:
+    """Every step of a run as (pk, step id, attempt, status): the narrow rows a scheduler pass decides on."""
+    columns = ", ".join(statements.column(StepExecution, name) for name in ("id", "step_id", "attempt", "status"))
+    where = statements.column(StepExecution, "execution_id")
+    return f"SELECT {columns} FROM {statements.table(StepExecution)} WHERE {where} = %s"  # noqa: S608
+
+
+def _queue(pks: list[int], now: datetime) -> None:
+    """``pending -> queued`` as the next attempt, for the steps a pass decided to run."""
+    col = functools.partial(statements.column, StepExecution)
+    status, attempt, queued_at, not_before, updated_at, pk = (
+        col(name) for name in ("status", "attempt", "queued_at", "not_before", "updated_at", "id")
+    )
+    sql = (
+        f"UPDATE {statements.table(StepExecution)} SET {status} = %s, {attempt} = {attempt} + 1,"  # noqa: S608
+        f" {queued_at} = %s, {not_before} = NULL, {updated_at} = %s WHERE {pk} IN ({', '.join(['%s'] * len(pks))})"
+    )
+    when = StepExecution._meta.get_field("queued_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [StepStatus.QUEUED, when, when, *pks])
 
 
 def _nothing_follows(execution: Execution, plan: Plan, changed: str) -> bool:
