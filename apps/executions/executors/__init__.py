@@ -1,5 +1,6 @@
 """Step executors, one module per step kind."""
 
+import functools
 import importlib
 
 MODULES = [
@@ -17,6 +18,8 @@ MODULES = [
 ]
 
 
+@functools.cache
 def load_all() -> None:
+    """Import every executor module once (each registers its kind)."""
     for name in MODULES:
         importlib.import_module(f"{__name__}.{name}")

@@ -314,3 +314,21 @@ def test_an_old_workspace_with_the_same_execution_id_lends_no_outputs():
     execution = wait_done(execution)
     assert execution.status == "success"
     assert execution.steps.get(step_id="quiet").outputs == {}
+
+
+def test_steps_that_run_the_same_script_share_its_file_and_each_runs_its_own_script():
+    steps = """
+    - {id: a, type: shell, run: 'echo "ran $ANSFLOW_STEP_ID"'}
+    - {id: b, type: shell, run: 'echo "ran $ANSFLOW_STEP_ID"'}
+    - {id: c, type: shell, needs: [a], run: 'echo "ran $ANSFLOW_STEP_ID"'}
+    - {id: d, type: shell, run: 'echo "ünïcode $ANSFLOW_STEP_ID"'}
+    """
+    execution = run(pipeline_yaml("shared-script", steps))
+    assert execution.status == "success"
+    assert {step: log_text(execution, step) for step in "abcd"} == {
+        "a": ["ran a"], "b": ["ran b"], "c": ["ran c"], "d": ["ünïcode d"]
+    }  # fmt: skip
+    internal = workspace_for(execution.pk) / ".ansflow"
+    scripts = sorted(path.read_text(encoding="utf-8") for path in internal.glob("script-*.sh"))
+    assert scripts == ['echo "ran $ANSFLOW_STEP_ID"', 'echo "ünïcode $ANSFLOW_STEP_ID"']
+    assert not [path.name for path in internal.iterdir() if path.name.startswith(".")], "a file written aside was left"
