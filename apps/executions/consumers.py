@@ -194,7 +194,8 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                         self.queued_lines -= _size(event)
                         await self._send_batch(self._with_following(event) if self.batched else event)
                     else:
-                        await self.send_json(event["payload"])
+                        for payload in event["payloads"]:
+                            await self.send_json(payload)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -306,7 +307,8 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def status_message(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["payload"])
+        for payload in event["payloads"]:
+            await self.send_json(payload)
 
 
 __all__ = ["ExecutionConsumer", "ProjectConsumer"]

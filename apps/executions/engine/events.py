@@ -81,8 +81,25 @@ async def _send_all(groups: list[str], message: dict[str, Any]) -> None:
         await layer.group_send(group, message)
 
 
-async def _send_batch(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
+def _coalesced(batch: list[tuple[list[str], dict[str, Any]]]) -> list[tuple[list[str], dict[str, Any]]]:
+    """Consecutive status messages for the same groups as one message with all their payloads, in order.
+
+    A run's start queues one per step (500 for a fan-out of 500); a web process hands each payload
+    to its viewers as its own socket message all the same.
+    """
+    merged: list[tuple[list[str], dict[str, Any]]] = []
     for groups, message in batch:
+        if merged and message["type"] == "status.message":
+            last_groups, last = merged[-1]
+            if last["type"] == "status.message" and last_groups == groups and last["execution"] == message["execution"]:
+                merged[-1] = (groups, {**last, "payloads": last["payloads"] + message["payloads"]})
+                continue
+        merged.append((groups, message))
+    return merged
+
+
+async def _send_batch(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
+    for groups, message in _coalesced(batch):
         try:
             await asyncio.wait_for(_send_all(groups, message), PUBLISH_TIMEOUT)
         except Exception:
@@ -147,17 +164,19 @@ def step_state(
     message = {
         "type": "status.message",
         "execution": execution.pk,
-        "payload": {
-            "type": "status",
-            "kind": "step",
-            "execution": execution.pk,
-            "step": step_id,
-            "status": status,
-            "attempt": attempt,
-            "exit_code": exit_code,
-            "started_at": _ts(started_at),
-            "finished_at": _ts(finished_at),
-        },
+        "payloads": [
+            {
+                "type": "status",
+                "kind": "step",
+                "execution": execution.pk,
+                "step": step_id,
+                "status": status,
+                "attempt": attempt,
+                "exit_code": exit_code,
+                "started_at": _ts(started_at),
+                "finished_at": _ts(finished_at),
+            }
+        ],
     }
     publish_on_commit([execution_group(execution.pk)], message)
 
@@ -178,15 +197,17 @@ def execution_status(execution: Execution) -> None:
     message = {
         "type": "status.message",
         "execution": execution.pk,
-        "payload": {
-            "type": "status",
-            "kind": "execution",
-            "execution": execution.pk,
-            "pipeline": execution.pipeline_id,
-            "number": execution.number,
-            "status": execution.status,
-            "started_at": _ts(execution.started_at),
-            "finished_at": _ts(execution.finished_at),
-        },
+        "payloads": [
+            {
+                "type": "status",
+                "kind": "execution",
+                "execution": execution.pk,
+                "pipeline": execution.pipeline_id,
+                "number": execution.number,
+                "status": execution.status,
+                "started_at": _ts(execution.started_at),
+                "finished_at": _ts(execution.finished_at),
+            }
+        ],
     }
     publish_on_commit([execution_group(execution.pk), project_group(execution.project_id)], message)

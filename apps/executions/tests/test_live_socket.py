@@ -30,7 +30,8 @@ from apps.accounts.models import ApiToken
 from apps.accounts.services import token_create, token_revoke
 from apps.accounts.tests.factories import make_user_with_role
 from apps.executions.engine.events import execution_group, join_log_frames, log_frame
-from apps.executions.models import Execution, LogLine
+from apps.executions.models import Execution, LogLine, StepExecution
+from apps.executions.services import approval_decide
 
 from .helpers import pipeline_yaml, project, start, superuser, wait_done
 
@@ -361,6 +362,26 @@ def test_socket_authorisation(asgi_server, celery_worker, mode):
         with pytest.raises(InvalidStatus) as refused:
             open_socket(f"{url}&token={dead_key}", session_cookie(viewer))
         assert refused.value.response.status_code == 403
+
+
+def test_steps_queued_together_reach_the_socket_each_as_its_own_status(asgi_server, celery_worker, operator_cookie):
+    # The gate's approval queues a, b and c in one scheduler pass: their statuses leave the worker
+    # as one channel-layer message, and each still reaches the viewer as its own socket message.
+    steps = """
+    - {id: gate, type: approval, with: {approvers: {roles: [maintainer]}, min_approvals: 1}}
+    - {id: a, type: shell, needs: [gate], run: 'true'}
+    - {id: b, type: shell, needs: [gate], run: 'true'}
+    - {id: c, type: shell, needs: [gate], run: 'true'}
+    """
+    execution = start(pipeline_yaml("together", steps))
+    gate = wait_until(StepExecution.objects.filter(execution=execution, step_id="gate", status="waiting").first)
+    with open_socket(socket_url(asgi_server, execution), operator_cookie) as ws:
+        assert json.loads(ws.recv(timeout=30))["kind"] == "snapshot"
+        approval_decide(actor=superuser(), step=gate, decision="approve")
+        _, messages = read_until_done(ws, execution.pk)
+    states = [(m["step"], m["status"]) for m in messages if m["type"] == "status" and m["kind"] == "step"]
+    for step in "abc":
+        assert [status for name, status in states if name == step] == ["queued", "running", "success"], states
 
 
 def test_project_socket_streams_status_changes(asgi_server, celery_worker, operator_cookie):
