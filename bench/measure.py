@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from . import floor, pipelines
+from . import cpu, floor, pipelines
 
 CHAIN_TARGET = 3.0  # AnsFlow's time per chained step at most this many times the floor's
 FANOUT_TARGET = 0.6  # AnsFlow's fan-out throughput at least this share of the floor's
@@ -76,11 +76,16 @@ def fanout(width: int, reps: int, timeout: float) -> dict[str, Any]:
     warm_up(timeout)
     floor_rate: list[float] = []
     ansflow_rate: list[float] = []
+    floor_cpu: list[dict[str, float]] = []
+    ansflow_cpu: list[dict[str, float]] = []
 
     def one(rep: int) -> None:
-        floor_rate.append(width / floor.run_group(width, timeout))
-        _, seconds = pipelines.run_once(pipeline, timeout)
+        seconds, used = cpu.measured(lambda: floor.run_group(width, timeout))
+        floor_rate.append(width / seconds)
+        floor_cpu.append(used)
+        (_, seconds), used = cpu.measured(lambda: pipelines.run_once(pipeline, timeout))
         ansflow_rate.append(width / seconds)
+        ansflow_cpu.append(used)
 
     error = _repeat(reps, one)
     ansflow, base = _median(ansflow_rate), _median(floor_rate)
@@ -97,8 +102,15 @@ def fanout(width: int, reps: int, timeout: float) -> dict[str, Any]:
         "target_ratio_min": FANOUT_TARGET,
         "met": bool(share >= FANOUT_TARGET) and not error,
         "load_average_1m_after": round(os.getloadavg()[0], 2),
+        # CPU milliseconds per step (per task) by role, medians over the repetitions: see bench/cpu.py.
+        "cpu_ms_per_step": {"ansflow": _cpu_per_step(ansflow_cpu, width), "floor": _cpu_per_step(floor_cpu, width)},
         "error": error,
     }
+
+
+def _cpu_per_step(runs: list[dict[str, float]], steps: int) -> dict[str, float]:
+    roles = sorted({role for used in runs for role in used})
+    return {role: round(_median([used.get(role, 0.0) for used in runs]) / steps * 1000, 3) for role in roles}
 
 
 def spawn_costs(count: int) -> dict[str, float]:

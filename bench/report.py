@@ -84,6 +84,37 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
+CPU_ROLES = (
+    ("pool", "pool processes (with what they spawn)"),
+    ("main", "worker's main process"),
+    ("benchmark", "benchmark process (start, sends)"),
+    ("redis", "Redis"),
+    ("database", "database server"),
+)
+
+
+def cpu_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The fan-out's CPU per step by role, AnsFlow beside the floor (``bench/cpu.py``)."""
+    rows = [
+        "| backend | side | " + " | ".join(title for _, title in CPU_ROLES) + " | total | 2 cores x wall per step |",
+        "| --- | --- |" + " --- |" * (len(CPU_ROLES) + 2),
+    ]
+    for label, figures in _backends(results.get("fanout", {})):
+        spent = figures.get("cpu_ms_per_step")
+        if not spent:
+            continue
+        for side, rate in (("ansflow", figures["ansflow_median_per_s"]), ("floor", figures["floor_median_per_s"])):
+            by_role = spent[side]
+            cells = [by_role.get(f"{side} {role}" if role in ("pool", "main") else role, 0.0) for role, _ in CPU_ROLES]
+            name = "AnsFlow" if side == "ansflow" else "floor"
+            rows.append(
+                f"| {label} | {name} | "
+                + " | ".join(f"{value:.2f} ms" for value in cells)
+                + f" | {sum(cells):.2f} ms | {2000 / rate:.2f} ms |"
+            )
+    return rows if len(rows) > 2 else []
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} ms"
 
@@ -207,10 +238,13 @@ def render_readme(results: dict[str, dict[str, Any]]) -> str:
             "",
             "Step rows read per step: the `StepExecution` model instances one step's claim, run and finish builds "
             "(counted with `post_init`); the scheduler reads other steps as narrow tuples (a step that finishes "
-            "with no dependents, as in the fan-out, reads none: one `SELECT DISTINCT` of the statuses still active "
-            "tells whether the run is over). A step starts no thread: its pipes are read and its timeout kept on "
-            "its own thread, one heartbeat thread per worker process serves every step, and the log flusher "
-            "starts with the first line.\n",
+            "with no dependents, as in the fan-out, reads none: two index lookups, whether a step is pending and "
+            "whether one is not over yet, tell whether the run is over). A step's own statements (claim, load, "
+            "lock, record, what is left, the scheduler's pass) are plain SQL built once from the models' "
+            "metadata (`apps/executions/engine/statements.py`). A step starts no thread: its pipes are read and "
+            "its timeout kept on its own thread, one heartbeat thread per worker process serves every step, and "
+            "the log flusher starts with the first line.\n",
+            *_cpu_section(results),
             "Statements of one chain step, in order:\n",
             *statement_rows(results),
             "",
@@ -223,6 +257,23 @@ def render_readme(results: dict[str, dict[str, Any]]) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _cpu_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = cpu_rows(results)
+    if not rows:
+        return []
+    return [
+        "**Where the fan-out's CPU goes.** CPU milliseconds per step (per task for the floor) during the timed "
+        "runs, by process, medians of the repetitions (`bench/cpu.py`: every process's CPU time before and after "
+        "a run; a pool process counts the commands its steps spawned). On 2 cores the run is a CPU budget: when "
+        "the total is close to 2 cores x the wall time per step, the cores were busy throughout, and throughput "
+        "can only rise by spending less CPU per step. The floor's task spawns `true` and writes nothing; an AnsFlow "
+        "step spawns bash, claims and records its row (8 statements, a database server's CPU on MariaDB), "
+        "publishes two status messages and writes its attempt.\n",
+        *rows,
+        "",
+    ]
 
 
 def write_readme(directory: Path = RESULTS_DIR, readme: Path = README) -> None:
