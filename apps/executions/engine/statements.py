@@ -1,10 +1,11 @@
-"""The statements every step runs on a worker, in plain SQL: claim, load, lock, record, what is left.
+"""Plain SQL for the statements every step runs on a worker (claim, load, lock, record, what is left).
 
-Each is one short statement the database answers in tens of microseconds, while the ORM spent a
-millisecond or more of Python building each (bench/README.md, "Where a step's time goes"). What is
-written and read is what the ORM writes and reads: identifiers come from the models' metadata, every
-value is a parameter prepared by its model field, and every column read goes through the converters
-the ORM applies to it (``get_db_converters``), so instances come out as a queryset would build them.
+The statements themselves are in ``runner`` and ``scheduler``; this builds and runs them. Each is one
+short statement the database answers in tens of microseconds, while the ORM spent a millisecond or
+more of Python building each (bench/README.md, "Where a step's time goes"). What is written and read
+is what the ORM writes and reads: identifiers come from the models' metadata, every value is a
+parameter prepared by its model field, and every column read goes through the converters the ORM
+applies to it (``get_db_converters``), so instances come out as a queryset would build them.
 """
 
 from __future__ import annotations
