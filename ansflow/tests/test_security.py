@@ -46,10 +46,13 @@ def test_a_secret_used_by_a_run_appears_nowhere_in_clear(celery_worker, client):
             - id: leak
               type: shell
               env: {PASSWORD: {secret: db.password}}
+              outputs: [written, printed]
               run: |
                 echo "password is $PASSWORD"
                 echo "url https://app:$PASSWORD@db.example/x"
                 echo "$PASSWORD" >&2
+                echo "written=dsn:$PASSWORD" >> "$ANSFLOW_OUTPUT"
+                echo "::set-output printed=$PASSWORD"
                 exit 3
             """,
             extra="credentials: [db]\n",
@@ -58,6 +61,8 @@ def test_a_secret_used_by_a_run_appears_nowhere_in_clear(celery_worker, client):
     )
     execution = wait_done(execution_start(actor=admin, pipeline=imported.pipeline))
     assert execution.status == "failed"
+    # A failed step keeps its declared outputs, each masked as its log is.
+    assert execution.steps.get().outputs == {"written": "dsn:***", "printed": "***"}
 
     # 1. The database: no text column of any table holds it (the credential's ciphertext is not clear text).
     quote = connection.ops.quote_name
@@ -83,7 +88,9 @@ def test_a_secret_used_by_a_run_appears_nowhere_in_clear(celery_worker, client):
         assert SECRET.encode() not in body, path
     logs = client.get(f"/api/v1/executions/{execution.pk}/logs/", **headers).json()["lines"]
     # stdout and stderr are separate pipes, so their lines may interleave either way.
-    assert sorted(line["text"] for line in logs[:3]) == ["***", "password is ***", "url https://app:***@db.example/x"]
+    assert sorted(line["text"] for line in logs[:4]) == [
+        "***", "::set-output printed=***", "password is ***", "url https://app:***@db.example/x"
+    ]  # fmt: skip
 
 
 @pytest.mark.django_db

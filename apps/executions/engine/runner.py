@@ -162,6 +162,8 @@ def _execute(execution: Execution, step: StepExecution, plan: Plan) -> StepResul
             heartbeats.unwatch(watch)
         if result.status in (StepStatus.SUCCESS, StepStatus.FAILED):
             result = _collect_outputs(ctx, spec, outputs, result)
+            # Outputs are stored, shown and handed to later steps: a secret in one is masked there as in the log.
+            result.outputs = {name: mask(value, sink.secrets) for name, value in result.outputs.items()}
         if result.error:
             result.error = mask(result.error, sink.secrets)
         if result.error and result.status != StepStatus.SUCCESS:
