@@ -239,6 +239,24 @@ def sign_in(page: Any, base: str, username: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
+def answering_dialog(page: Any, accept: bool = True) -> list[str]:
+    """Answer ``page``'s next dialog (a confirmation); the list receives its message.
+
+    A click that opens the dialog returns once it is answered, so the list is filled by then.
+    """
+    seen: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        seen.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.once("dialog", answer)
+    return seen
+
+
 def signed_in_page(browser: Any, base: str, username: str, width: int = 1280, height: int = 800) -> Any:
     """A new page of ``browser`` at ``width`` x ``height`` with ``username`` signed in."""
     page = browser.new_page(viewport={"width": width, "height": height})

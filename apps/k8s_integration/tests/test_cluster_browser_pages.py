@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from ansflow.testing import signed_in_page, wait_until
+from ansflow.testing import answering_dialog, signed_in_page, wait_until
 
 from .cluster import KubeCluster
 from .clusterworld import deployment, make_shop, pod, pod_phase, wait_rolled_out
@@ -155,8 +155,17 @@ def test_pod_log_page_stops_with_the_container_and_a_maintainer_deletes_the_pod(
     assert page.locator("#log .log-note").inner_text() == "The container stopped."
     assert [text for _, text in log_rows(page)] == ["one", "two", "three"]
 
+    # Cancelling the confirmation sends nothing: the page stays, the pod stays.
+    refused = answering_dialog(page, accept=False)
+    page.click('[data-delete="brief"]')  # returns once the dialog is answered
+    assert refused == [f"Delete pod brief in {kube_namespace}?"]
+    assert page.url.endswith("/brief/logs/")
+    with kube_cluster.admin_api() as api:
+        assert "brief" in {p.metadata.name for p in k8s.CoreV1Api(api).list_namespaced_pod(kube_namespace).items}
+    asked = answering_dialog(page)
     with page.expect_navigation():
         page.click('[data-delete="brief"]')
+    assert asked == [f"Delete pod brief in {kube_namespace}?"]
     assert f"kind=pods&namespace={kube_namespace}" in page.url
     assert f"Deleted pod {kube_namespace}/brief." in flash(page)
     with kube_cluster.admin_api() as api:
@@ -241,16 +250,20 @@ def test_a_maintainer_checks_scales_restarts_and_deletes_from_the_pages(
     cluster_page = f"{asgi_server.url}/projects/shop/clusters/kube/?kind=deployments&namespace={kube_namespace}"
     page.goto(cluster_page)
     page.fill('[data-scale="web"] input[name=replicas]', "2")
+    asked = answering_dialog(page)
     with page.expect_navigation():
         page.click('[data-scale="web"] button')
+    assert asked == [f"Scale deployment web in {kube_namespace} to the replicas entered?"]
     assert f"Scaled {kube_namespace}/web to 2 replicas." in flash(page)
     with kube_cluster.admin_api() as api:
         wait_rolled_out(api, kube_namespace, "web", 2)
     page.goto(cluster_page)
     assert "2/2" in page.locator('#resource-table tr[data-name="web"]').inner_text()
     page.screenshot(path=str(shots / "cluster-deployments-maintainer.png"), full_page=True)
+    asked = answering_dialog(page)
     with page.expect_navigation():
         page.click('[data-restart="web"] button')
+    assert asked == [f"Restart deployment web in {kube_namespace}? Its pods are replaced."]
     assert f"Restarted the rollout of {kube_namespace}/web." in flash(page)
     with kube_cluster.admin_api() as api:
         template = k8s.AppsV1Api(api).read_namespaced_deployment("web", kube_namespace).spec.template
@@ -258,8 +271,10 @@ def test_a_maintainer_checks_scales_restarts_and_deletes_from_the_pages(
 
     page.goto(cluster_page.replace("kind=deployments", "kind=pods"))
     victim = page.locator("[data-delete]").first.get_attribute("data-delete")
+    asked = answering_dialog(page)
     with page.expect_navigation():
         page.click(f'[data-delete="{victim}"] button')
+    assert asked == [f"Delete pod {victim} in {kube_namespace}?"]
     assert f"Deleted pod {kube_namespace}/{victim}." in flash(page)
     page.screenshot(path=str(shots / "cluster-pods-maintainer.png"), full_page=True)
     with kube_cluster.admin_api() as api:
