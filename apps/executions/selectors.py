@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -123,21 +124,30 @@ def gate_rules(step: StepExecution) -> dict[str, Any]:
     return {}
 
 
-def gate_open_to(user: Any, step: StepExecution, roles_by_project: dict[int, Any]) -> bool:
-    """The rule of ``services.approvals.approver_allowed``, with the user's roles looked up once for a list;
-    a user who already decided on the gate is not asked again."""
-    if any(approval.user_id == user.pk for approval in step.approvals.all()):
-        return False
+def approvers_allow(user: Any, rules: dict[str, Any], role_of_user: Callable[[], str | None]) -> bool:
+    """A gate's approver rule: users named in ``approvers.users``, or with at least one of ``approvers.roles``
+    (or higher); with neither, anyone who may approve in the project (``has_perm`` checks that).
+    ``role_of_user`` is asked only when the roles decide."""
     if user.is_superuser:
         return True
-    rules = gate_rules(step).get("approvers") or {}
     users, roles = set(rules.get("users") or []), list(rules.get("roles") or [])
     if not users and not roles:
         return True
     if user.get_username() in users:
         return True
-    role = roles_by_project.get(step.execution.project_id)
-    return role is not None and bool(roles) and Role.rank_of(role) >= min(Role.rank_of(r) for r in roles)
+    if not roles:
+        return False
+    role = role_of_user()
+    return role is not None and Role.rank_of(role) >= min(Role.rank_of(r) for r in roles)
+
+
+def gate_open_to(user: Any, step: StepExecution, roles_by_project: dict[int, Any]) -> bool:
+    """``approvers_allow`` with the user's roles looked up once for a list; a user who already decided on the
+    gate is not asked again."""
+    if any(approval.user_id == user.pk for approval in step.approvals.all()):
+        return False
+    rules = gate_rules(step).get("approvers") or {}
+    return approvers_allow(user, rules, lambda: roles_by_project.get(step.execution.project_id))
 
 
 def approvals_waiting_for(user: Any, limit: int = 200) -> list[StepExecution]:

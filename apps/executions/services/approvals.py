@@ -8,7 +8,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.choices import Role
 from apps.accounts.permissions import effective_role, has_perm
 from apps.accounts.services import audit_record
 
@@ -16,23 +15,8 @@ from ..choices import Decision, StepStatus
 from ..engine import events
 from ..engine.scheduler import advance, lock_execution
 from ..models import Approval, StepExecution
+from ..selectors import approvers_allow
 from .runs import RunError
-
-
-def approver_allowed(user: Any, step: StepExecution, rules: dict[str, Any]) -> bool:
-    """Users named in ``approvers.users``, or with at least one of ``approvers.roles`` (or higher)."""
-    if user.is_superuser:
-        return True
-    users = set(rules.get("users") or [])
-    roles = list(rules.get("roles") or [])
-    if not users and not roles:
-        return True  # any operator of the project, which has_perm already checked
-    if user.get_username() in users:
-        return True
-    role = effective_role(user, step.execution.project)
-    if role is None or not roles:
-        return False
-    return Role.rank_of(role) >= min(Role.rank_of(r) for r in roles)
 
 
 @transaction.atomic
@@ -48,7 +32,7 @@ def approval_decide(
         raise RunError(f"step {step.step_id} is not waiting for approval (it is {step.status})")
     spec = next(s for s in execution.version.spec["steps"] if s["id"] == step.step_id)
     rules = spec.get("with") or {}
-    if not approver_allowed(actor, step, rules.get("approvers") or {}):
+    if not approvers_allow(actor, rules.get("approvers") or {}, lambda: effective_role(actor, step.execution.project)):
         raise PermissionDenied("you are not one of this gate's approvers")
     if decision not in Decision.values:
         raise RunError(f"decision must be one of {', '.join(Decision.values)}")
