@@ -44,11 +44,10 @@ def worker_name() -> str:
 def claim(step_pk: int, attempt: int) -> bool:
     """``queued -> running`` for exactly this attempt; False when another worker (or a cancel) got there first."""
     now = timezone.now()
-    running = {"status": StepStatus.RUNNING, "started_at": now, "heartbeat_at": now, "worker": worker_name()}
-    claimed = statements.update(
-        StepExecution, {**running, "updated_at": now}, {"id": step_pk, "attempt": attempt, "status": StepStatus.QUEUED}
-    )
-    return claimed == 1
+    running = {"status": StepStatus.RUNNING, "started_at": now, "heartbeat_at": now, "worker": worker_name(),
+               "updated_at": now}  # fmt: skip
+    queued = {"id": step_pk, "attempt": attempt, "status": StepStatus.QUEUED}
+    return statements.update(StepExecution, running, queued) == 1
 
 
 # What a step's run reads, in one statement: the step, the few execution, pipeline and project columns
@@ -89,12 +88,10 @@ def load_claimed(step_pk: int) -> tuple[StepExecution, datetime]:
         found = cursor.fetchone()
     if found is None:
         raise StepExecution.DoesNotExist(f"step {step_pk} does not exist")
-    row = list(found)
+    row = iter(found)
 
     def take(names: tuple[str, ...]) -> list[Any]:
-        taken = row[: len(names)]
-        del row[: len(names)]
-        return taken
+        return [next(row) for _ in names]
 
     step = statements.build(StepExecution, _STEP, take(_STEP))
     step.execution = statements.build(Execution, _EXECUTION, take(_EXECUTION))

@@ -116,17 +116,21 @@ def _rows_sql() -> str:
 
 def _queue(pks: list[int], now: datetime) -> None:
     """``pending -> queued`` as the next attempt, for the steps a pass decided to run."""
+    when = statements.value(StepExecution, "queued_at", now)
+    with connection.cursor() as cursor:
+        cursor.execute(_queue_sql(len(pks)), [StepStatus.QUEUED, when, when, *pks])
+
+
+@functools.cache
+def _queue_sql(count: int) -> str:
     col = functools.partial(statements.column, StepExecution)
     status, attempt, queued_at, not_before, updated_at, pk = (
         col(name) for name in ("status", "attempt", "queued_at", "not_before", "updated_at", "id")
     )
-    sql = (
+    return (
         f"UPDATE {statements.table(StepExecution)} SET {status} = %s, {attempt} = {attempt} + 1,"  # noqa: S608
-        f" {queued_at} = %s, {not_before} = NULL, {updated_at} = %s WHERE {pk} IN ({', '.join(['%s'] * len(pks))})"
+        f" {queued_at} = %s, {not_before} = NULL, {updated_at} = %s WHERE {pk} IN ({', '.join(['%s'] * count)})"
     )
-    when = StepExecution._meta.get_field("queued_at").get_db_prep_save(now, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [StepStatus.QUEUED, when, when, *pks])
 
 
 def _nothing_follows(execution: Execution, plan: Plan, changed: str) -> bool:
@@ -141,22 +145,24 @@ def _nothing_follows(execution: Execution, plan: Plan, changed: str) -> bool:
         return False
     if plan.dependents[changed] or changed in plan.constrained:
         return False
-    active = [status for status in StepStatus.values if status not in StepStatus.terminal()]
     with connection.cursor() as cursor:
-        cursor.execute(_left_sql(len(active)), [execution.pk, StepStatus.PENDING, execution.pk, *active])
+        cursor.execute(_left_sql(), [execution.pk, StepStatus.PENDING, execution.pk, *_NOT_OVER])
         pending, running = cursor.fetchone()
     return bool(running) and not pending
 
 
+_NOT_OVER = tuple(status for status in StepStatus.values if status not in StepStatus.terminal())
+
+
 @functools.cache
-def _left_sql(active: int) -> str:
+def _left_sql() -> str:
     """Whether any step is pending, and whether any is not over yet: two index lookups, however wide the run."""
     steps, execution, status = (
         statements.table(StepExecution),
         statements.column(StepExecution, "execution_id"),
         statements.column(StepExecution, "status"),
     )
-    placeholders = ", ".join(["%s"] * active)
+    placeholders = ", ".join(["%s"] * len(_NOT_OVER))
     return (
         f"SELECT (SELECT 1 FROM {steps} WHERE {execution} = %s AND {status} = %s LIMIT 1),"  # noqa: S608
         f" (SELECT 1 FROM {steps} WHERE {execution} = %s AND {status} IN ({placeholders}) LIMIT 1)"

@@ -24,8 +24,9 @@ def _quote(name: str) -> str:
     return str(connection.ops.quote_name(name))
 
 
+@functools.cache
 def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    """A concrete field by name or attname (``execution`` and ``execution_id`` alike)."""
+    """A concrete field by name or attname (``execution`` and ``execution_id`` alike), looked up once."""
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field), name
     assert field.concrete, name
@@ -42,26 +43,28 @@ def column(model: type[models.Model], name: str, alias: str = "") -> str:
 
 
 @functools.cache
-def _converters(model: type[models.Model], name: str) -> tuple[Any, tuple[Converter, ...]]:
+def _reader(model: type[models.Model], name: str) -> tuple[str, Any, tuple[Converter, ...]]:
+    """A column's attname, its expression and the converters the ORM applies to what is read from it."""
     field = _field(model, name)
     col = field.get_col(model._meta.db_table)
-    return col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+    return field.attname, col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))
 
 
 def build(model: type[M], names: Sequence[str], values: Sequence[Any]) -> M:
-    """An instance from columns read in plain SQL (``names``: attnames, in any order); the rest is deferred."""
+    """An instance from columns read in plain SQL (``names`` in any order); the rest is deferred."""
     found: dict[str, Any] = {}
     for name, value in zip(names, values, strict=True):
-        col, converters = _converters(model, name)
+        attname, col, converters = _reader(model, name)
         for convert in converters:
             value = convert(value, col, connection)
-        found[_field(model, name).attname] = value
+        found[attname] = value
     ordered = [f.attname for f in model._meta.concrete_fields if f.attname in found]
     return model.from_db(connection.alias, ordered, [found[name] for name in ordered])
 
 
-def _save_value(model: type[models.Model], name: str, value: Any) -> Any:
-    return _field(model, name).get_db_prep_save(value, connection)
+def value(model: type[models.Model], name: str, given: Any) -> Any:
+    """``given`` as the ORM writes it to the column (JSON encoded, datetimes adapted, ...)."""
+    return _field(model, name).get_db_prep_save(given, connection)
 
 
 @functools.cache
@@ -73,8 +76,8 @@ def _update_sql(model: type[models.Model], names: tuple[str, ...], where: tuple[
 
 def update(model: type[models.Model], values: dict[str, Any], where: dict[str, Any]) -> int:
     """``UPDATE ... SET values WHERE where`` (equalities); the number of rows it changed."""
-    params = [_save_value(model, name, value) for name, value in values.items()]
-    params += [_field(model, name).get_db_prep_value(value, connection) for name, value in where.items()]
+    params = [value(model, name, given) for name, given in values.items()]
+    params += [_field(model, name).get_db_prep_value(given, connection) for name, given in where.items()]
     with connection.cursor() as cursor:
         cursor.execute(_update_sql(model, tuple(values), tuple(where)), params)
         return int(cursor.rowcount)
@@ -88,7 +91,7 @@ def _insert_sql(model: type[models.Model], names: tuple[str, ...]) -> str:
 
 def insert(model: type[models.Model], values: dict[str, Any]) -> None:
     """One row, without reading its primary key back."""
-    params = [_save_value(model, name, value) for name, value in values.items()]
+    params = [value(model, name, given) for name, given in values.items()]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(model, tuple(values)), params)
 
