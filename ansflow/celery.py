@@ -3,13 +3,43 @@
 import os
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ansflow.settings")
 
 app = Celery("ansflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class OrphanSweeper(bootsteps.StartStopStep):
+    """The worker's main process adopts the processes of a pool process that died, and ends them.
+
+    See ``apps.executions.engine.orphans``: without it, a step whose pool process was killed runs on
+    beside the retry that the reaper starts.
+    """
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.tref: Any = None
+
+    def start(self, parent: Any) -> None:
+        from django.conf import settings
+
+        from apps.executions.engine import orphans
+
+        if orphans.adopt():
+            self.tref = parent.timer.call_repeatedly(settings.ORPHAN_SWEEP_INTERVAL, orphans.sweep)
+
+    def stop(self, parent: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+
+app.steps["worker"].add(OrphanSweeper)
 
 
 @signals.worker_process_init.connect

@@ -366,6 +366,8 @@ READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=2.0)
 HEARTBEAT_INTERVAL = env.float("ANSFLOW_HEARTBEAT_INTERVAL", default=0.5)
 HEARTBEAT_TIMEOUT = env.float("ANSFLOW_HEARTBEAT_TIMEOUT", default=10.0)
 REAPER_INTERVAL = env.float("ANSFLOW_REAPER_INTERVAL", default=5.0)
+# How often a worker's main process ends the processes of steps whose pool process died.
+ORPHAN_SWEEP_INTERVAL = env.float("ANSFLOW_ORPHAN_SWEEP_INTERVAL", default=1.0)
 # A queued step whose message has not been claimed after this long is sent again.
 REQUEUE_AFTER = env.float("ANSFLOW_REQUEUE_AFTER", default=30.0)
 WORKSPACES_DIR = DATA_DIR / "workspaces"

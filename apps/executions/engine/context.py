@@ -114,6 +114,8 @@ def base_environment(execution: Execution, step: StepExecution, context: dict[st
         env[f"MATRIX_{env_name(name)}"] = _env_value(value)
     for name, value in context["vars"].items():
         env[name] = value
+    # The pool process running the attempt: its worker ends the step's processes if that process dies.
+    env["ANSFLOW_WORKER"] = step.worker
     return env
 
 

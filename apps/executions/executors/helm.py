@@ -130,6 +130,7 @@ class HelmExecutor(KubeStep):
             self.env = {name: os.environ[name] for name in INHERITED if name in os.environ}
             self.env.update({f"HELM_{name}_HOME": str(path) for name, path in homes.items()})
             self.env.update(HOME=str(private.path), LANG=self.env.get("LANG", "C.UTF-8"))
+            self.env["ANSFLOW_WORKER"] = ctx.env.get("ANSFLOW_WORKER", "")  # see engine.orphans
             self.flags = ["--namespace", self.target.namespace, "--kubeconfig", str(kubeconfig)]
             return self._act(ctx, api, private)
         finally:

@@ -141,6 +141,55 @@ def test_a_killed_worker_leaves_its_step_lost_and_the_retry_runs_elsewhere(celer
         psutil.Process(int(orphan.read_text())).kill()
 
 
+def test_a_killed_pool_process_leaves_no_step_process_running_beside_the_retry(celery_worker, settings, tmp_path):
+    settings.HEARTBEAT_TIMEOUT = 2.0
+    pids, seen = tmp_path / "pids", tmp_path / "seen"
+    execution = start(
+        pipeline_yaml(
+            "pool-killed",
+            f"""
+            - id: victim
+              type: shell
+              retry: {{max: 1, on: [lost]}}
+              run: |
+                if [ "$ANSFLOW_ATTEMPT" = 1 ]; then
+                  sleep 300 &
+                  echo $! >> {pids}
+                  echo $$ >> {pids}
+                  wait
+                fi
+                # The retry looks at what attempt 1 started: running (R/S), ended (Z, or gone).
+                for pid in $(cat {pids}); do
+                  echo "$(awk '{{print $3}}' /proc/$pid/stat 2>/dev/null || echo gone)" >> {seen}
+                done
+            """,
+        )
+    )
+    wait_until(lambda: len(read_pids(pids)) == 2, message="attempt 1 started its processes")
+    step = StepExecution.objects.get(execution=execution)
+    pool = psutil.Process(int(step.worker.rsplit(":", 1)[1]))
+    main = psutil.Process(celery_worker.pid)
+    assert pool.ppid() == main.pid
+    pool.kill()  # only the pool process, as the kernel's OOM killer would: the worker's main process lives on
+    # Its step's processes are adopted by the main process and ended, long before the step is declared lost.
+    wait_until(lambda: all(gone(pid) for pid in read_pids(pids)), timeout=15, message="attempt 1's processes ended")
+    wait_until(lambda: reap()["lost"] == 1, timeout=30, interval=0.2, message="the reaper marks the step lost")
+    done = wait_done(execution)
+    assert done.status == "success"
+    history = list(StepAttempt.objects.filter(step__execution=execution).values_list("number", "status"))
+    assert history == [(1, StepStatus.LOST), (2, StepStatus.SUCCESS)]
+    states = seen.read_text().split()
+    assert len(states) == 2
+    assert set(states) <= {"Z", "gone"}, states
+    # Reaped by the main process, not left as zombies.
+    wait_until(
+        lambda: not any(pid in read_pids(pids) for pid in (c.pid for c in main.children())),
+        timeout=15,
+        message="the main process reaped them",
+    )
+    assert main.is_running()
+
+
 def test_many_workers_and_duplicate_messages_never_run_an_attempt_twice(celery_worker, tmp_path):
     side_effects = tmp_path / "runs"
     count = 300
