@@ -177,6 +177,8 @@ def test_import_run_watch_reconnect_approve_and_dashboard(browser, asgi_server, 
 
     (tmp_path / "ship").touch()
     page.wait_for_selector("#execution-status[data-status=success]")
+    page.wait_for_selector("#log-conn[data-state=ended]")  # connected, but no more lines can come
+    assert page.locator("#log-conn").inner_text() == "ended"
     done = Execution.objects.get(pk=execution.pk)
     assert done.status == ExecutionStatus.SUCCESS
     all_lines = db_seqs(done)
@@ -196,6 +198,7 @@ def test_import_run_watch_reconnect_approve_and_dashboard(browser, asgi_server, 
     page.goto(f"{base}/executions/{execution.pk}/#L3")
     page.wait_for_selector("#L3.hl")
     assert page.locator("#log-follow").is_visible()  # a linked line stops the tail-following
+    page.wait_for_selector("#log-conn[data-state=ended]")  # a finished run is never shown "live"
 
     # The dashboard shows the finished run in its chart.
     page.goto(f"{base}/")

@@ -47,23 +47,35 @@
       }, 250);
     }
 
+    // A connected socket reads "live" while the run goes on and "ended" once it is over: no more
+    // lines can come, though the socket stays open for a retry's statuses.
+    const TERMINAL = ["success", "failed", "canceled"];
+    let socketState = "connecting";
+    function showConn() {
+      const state = socketState === "live" && TERMINAL.includes(card.dataset.status) ? "ended" : socketState;
+      conn.dataset.state = state;
+      conn.textContent = { connecting: "connecting…", live: "live", ended: "ended", reconnecting: "reconnecting…",
+                           refused: "not allowed" }[state] || state;
+    }
+
     const socket = new window.AnsFlow.LogSocket(card.dataset.wsPath, {
       line: (line) => view.add(line),
       state: (state) => {
-        conn.dataset.state = state;
-        conn.textContent = { connecting: "connecting…", live: "live", reconnecting: "reconnecting…",
-                             refused: "not allowed" }[state] || state;
+        socketState = state;
+        showConn();
       },
       status: (message) => {
         if (message.kind === "snapshot") {
           for (const step of message.steps) setNode(step.step, step.status);
           card.dataset.status = message.status;
+          showConn();
           if (snapshots++ > 0) refreshSummary(); // after a reconnect things may have changed
         } else if (message.kind === "step") {
           setNode(message.step, message.status);
           refreshSummary();
         } else if (message.kind === "execution") {
           card.dataset.status = message.status;
+          showConn();
           refreshSummary();
         }
       },
