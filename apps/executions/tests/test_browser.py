@@ -82,8 +82,12 @@ def test_import_run_watch_reconnect_approve_and_dashboard(browser, asgi_server, 
     base = asgi_server.url
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(TIMEOUT_MS)
+    missing: list[str] = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
 
-    sign_in(page, base, "mia")
+    with page.expect_response(lambda response: response.url.endswith("/favicon.svg")) as icon:
+        sign_in(page, base, "mia")
+    assert icon.value.status == 200  # the tab's icon, not a 404 for /favicon.ico on every page
     page.screenshot(path=str(shots / "dashboard-empty.png"), full_page=True)
 
     # Import: a broken document first shows its located errors, then the good one.
@@ -199,6 +203,7 @@ def test_import_run_watch_reconnect_approve_and_dashboard(browser, asgi_server, 
     page.wait_for_selector("#L3.hl")
     assert page.locator("#log-follow").is_visible()  # a linked line stops the tail-following
     page.wait_for_selector("#log-conn[data-state=ended]")  # a finished run is never shown "live"
+    assert missing == []
 
     # The dashboard shows the finished run in its chart.
     page.goto(f"{base}/")
