@@ -90,4 +90,25 @@ def _unavailable(host: DockerHost, error: str) -> str:
         return f"{where}: the server refused the client certificate; it must be signed by a CA the server trusts"
     if "Client sent an HTTP request to an HTTPS server" in error:
         return f"{where}: the server speaks TLS; switch TLS on for this Docker host"
-    return f"{where} does not answer: {error}"
+    return f"{where} does not answer: {_reason(host, error)}"
+
+
+# What the layers under the Docker SDK (requests, urllib3, the socket) say, and how to say it to a person.
+_REASONS = (
+    ("Connection refused", "connection refused; is the Docker daemon listening there?"),
+    ("Name or service not known", "its host name does not resolve"),
+    ("Temporary failure in name resolution", "its host name does not resolve"),
+    ("No route to host", "no route to the host"),
+    ("Network is unreachable", "the network is unreachable"),
+    ("timed out", "the connection timed out"),
+    ("Permission denied", "permission denied on the socket"),
+)
+
+
+def _reason(host: DockerHost, error: str) -> str:
+    if "FileNotFoundError" in error and host.url.startswith("unix://"):
+        return f"no socket at {host.url.removeprefix('unix://')}"
+    for found, reason in _REASONS:
+        if found in error:
+            return reason
+    return error

@@ -10,7 +10,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from ansflow.testing import wait_until
+from ansflow.testing import free_port, wait_until
 from apps.accounts.services import credential_create
 from apps.executions.services import execution_cancel
 from apps.k8s_integration.models import DockerHost, Registry
@@ -292,7 +292,20 @@ def test_docker_host_check_records_the_answer(docker_parts, tmp_path):
     assert "API 1.41" in message
     ok, message = docker_host_check(actor=actor, host=bad)
     assert not ok
-    assert message.startswith(f"Docker host bad (unix://{tmp_path}/none) does not answer")
+    assert message == f"Docker host bad (unix://{tmp_path}/none) does not answer: no socket at {tmp_path}/none"
+    refused = target_create(actor=actor, model=DockerHost, project=project(), name="refused",
+                            url=f"tcp://127.0.0.1:{free_port()}")  # fmt: skip
+    ok, message = docker_host_check(actor=actor, host=refused)
+    assert not ok
+    assert message == (
+        f"Docker host refused ({refused.url}) does not answer: "
+        "connection refused; is the Docker daemon listening there?"
+    )
+    nowhere = target_create(actor=actor, model=DockerHost, project=project(), name="nowhere",
+                            url="tcp://docker.nowhere.invalid:2375")  # fmt: skip
+    ok, message = docker_host_check(actor=actor, host=nowhere)
+    assert not ok
+    assert message == f"Docker host nowhere ({nowhere.url}) does not answer: its host name does not resolve"
     good.refresh_from_db()
     assert good.last_check_ok is True
     assert good.last_checked_at is not None
