@@ -17,7 +17,7 @@ To check whether a user may create an object, ask about an unsaved instance:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -345,8 +345,20 @@ def _ws_decision(user: Any, action: str, obj: Any) -> int | None:
     return None
 
 
-async def authorize_ws(scope: Mapping[str, Any], action: str, obj: Any) -> int | None:
-    """None when the socket's user may do ``action`` on ``obj``; else the close code to use:
-    4401 anonymous (or a dead token), 4403 forbidden, 4404 not visible."""
+async def authorize_ws(scope: Mapping[str, Any], action: str, lookup: Callable[[], Any]) -> tuple[Any, int | None]:
+    """The socket's object and None when its user may do ``action`` on it; else None and the close code:
+    4401 anonymous (or a dead token), 4403 forbidden, 4404 not there or not visible.
+
+    ``lookup`` finds the object (None when there is none); it runs with the decision on one database
+    connection, as a socket's handshake opens one per call under ASGI.
+    """
     user = scope.get("user")
-    return await database_sync_to_async(_ws_decision)(user, action, obj)  # type: ignore[no-any-return]
+
+    def decide() -> tuple[Any, int | None]:
+        obj = lookup()
+        if obj is None:
+            return None, WS_NOT_FOUND
+        refused = _ws_decision(user, action, obj)
+        return (None, refused) if refused is not None else (obj, None)
+
+    return await database_sync_to_async(decide)()  # type: ignore[no-any-return]

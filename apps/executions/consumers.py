@@ -43,7 +43,6 @@ logger = logging.getLogger("ansflow.ws")
 PAGE = 2000
 MAX_QUEUED = 20000
 PING_INTERVAL = 20.0
-WS_NOT_FOUND = 4404
 WS_BAD_REQUEST = 4400
 
 
@@ -89,17 +88,13 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         query = _query(self.scope)
         after, batched = _after(query), _batched(query)
-        execution_id = self.scope["url_route"]["kwargs"]["execution_id"]
-        execution = await database_sync_to_async(
-            Execution.objects.select_related("project").filter(pk=execution_id).first
-        )()
         if after is None or batched is None:
             await self.close(code=WS_BAD_REQUEST)
             return
-        if execution is None:
-            await self.close(code=WS_NOT_FOUND)
-            return
-        refused = await authorize_ws(self.scope, "view", execution)
+        execution_id = self.scope["url_route"]["kwargs"]["execution_id"]
+        execution, refused = await authorize_ws(
+            self.scope, "view", Execution.objects.select_related("project").filter(pk=execution_id).first
+        )
         if refused is not None:
             await self.close(code=refused)
             return
@@ -177,7 +172,9 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _send_loop(self) -> None:
         try:
-            await self._send_snapshot()
+            snapshot, first_page = await database_sync_to_async(self._opening)()
+            await self.send_json(snapshot)
+            await self._catch_up(first_page)
             while True:
                 if self.catching_up:
                     await self._catch_up()
@@ -224,19 +221,28 @@ class ExecutionConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         merged = join_log_frames(frames)
         return {"type": "log.batch", "first_seq": event["first_seq"], "last_seq": last, "frame": merged}
 
-    async def _send_snapshot(self) -> None:
-        snapshot = await database_sync_to_async(status_snapshot)(self.execution_id)
-        await self.send_json(snapshot)
+    def _opening(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The status snapshot and the backlog's first page, read on one database connection.
 
-    async def _catch_up(self) -> None:
-        """Send everything after ``last_sent`` from the database, a page at a time, then go live."""
+        Lines dropped from the queue since the join (``dropped``) make the catch-up read again.
+        """
+        return status_snapshot(self.execution_id), log_page(self.execution_id, self.last_sent, PAGE)
+
+    async def _catch_up(self, first_page: list[dict[str, Any]] | None = None) -> None:
+        """Send everything after ``last_sent`` from the database, a page at a time, then go live.
+
+        ``first_page``: the first page, already read.
+        """
         if self.resync_pending:
             self.resync_pending = False
             await self.send_json({"type": "resync", "after": self.last_sent})
         while True:
-            # Lines dropped from the queue during a read may be newer than it: read again.
-            self.dropped = False
-            rows = await database_sync_to_async(log_page)(self.execution_id, self.last_sent, PAGE)
+            if first_page is None:
+                # Lines dropped from the queue during a read may be newer than it: read again.
+                self.dropped = False
+                rows = await database_sync_to_async(log_page)(self.execution_id, self.last_sent, PAGE)
+            else:
+                rows, first_page = first_page, None
             await self._send_rows(rows)
             if len(rows) < PAGE and not self.dropped:
                 break
@@ -284,11 +290,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=WS_UNAUTHENTICATED)  # before any lookup: anonymous learns nothing
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
-        project = await database_sync_to_async(Project.objects.filter(slug=slug).first)()
-        if project is None:
-            await self.close(code=WS_NOT_FOUND)
-            return
-        refused = await authorize_ws(self.scope, "view", project)
+        project, refused = await authorize_ws(self.scope, "view", Project.objects.filter(slug=slug).first)
         if refused is not None:
             await self.close(code=refused)
             return

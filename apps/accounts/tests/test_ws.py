@@ -73,8 +73,10 @@ def test_authorize_ws_codes():
     operator = make_user_with_role(project, "operator")
     outsider = UserFactory()
 
-    def decide(user, action="change"):
-        return async_to_sync(authorize_ws)({"user": user}, action, project)
+    def decide(user, action="change", lookup=lambda: project):
+        found, refused = async_to_sync(authorize_ws)({"user": user}, action, lookup)
+        assert (found is project) == (refused is None)  # the object only when allowed
+        return refused
 
     assert decide(AnonymousUser()) == 4401
     assert decide(None) == 4401
@@ -83,6 +85,7 @@ def test_authorize_ws_codes():
     assert decide(viewer, "view") is None
     assert decide(UserFactory(is_superuser=True)) is None
     assert decide(operator, "manage_members") == 4403
+    assert decide(viewer, "view", lookup=lambda: None) == 4404  # nothing there
     # A token revoked after the handshake stops authorising the open socket's next check.
     token, _ = token_create(actor=None, user=viewer, name="t")
     through_token = attach_token(viewer, token)

@@ -21,11 +21,10 @@ import threading
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
 
-from apps.accounts.permissions import WS_NOT_FOUND, WS_UNAUTHENTICATED, authorize_ws
+from apps.accounts.permissions import WS_UNAUTHENTICATED, authorize_ws
 
 from ..models import Cluster
 from .kube import ClusterError
@@ -70,13 +69,8 @@ class PodLogConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=WS_UNAUTHENTICATED)  # before any lookup: anonymous learns nothing
             return
         route = self.scope["url_route"]["kwargs"]
-        cluster = await database_sync_to_async(
-            Cluster.objects.select_related("project", "credential").filter(pk=route["cluster_id"]).first
-        )()
-        if cluster is None:
-            await self.close(code=WS_NOT_FOUND)
-            return
-        refused = await authorize_ws(self.scope, "view", cluster)
+        clusters = Cluster.objects.select_related("project", "credential")
+        cluster, refused = await authorize_ws(self.scope, "view", clusters.filter(pk=route["cluster_id"]).first)
         if refused is not None:
             await self.close(code=refused)
             return
