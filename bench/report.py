@@ -10,13 +10,16 @@ HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 README = HERE / "README.md"
 BACKEND_ORDER = ("embedded", "mariadb")
-BENCHMARKS = ("queries", "chain", "fanout", "logs_latency", "logs_throughput", "viewers", "load", "scale")
+BENCHMARKS = ("queries", "metrics", "chain", "fanout", "logs_latency", "logs_throughput", "viewers", "load", "scale")
 
 DESCRIPTIONS = {
     "chain": "100 `shell` steps running `true`, each needing the previous one, on one worker (prefork, concurrency 2); "
     "floor: a Celery chain of 100 tasks that each spawn `true`.",
     "fanout": "500 independent `shell` steps running `true` on one worker (prefork, concurrency 2); "
     "floor: 500 Celery tasks that each spawn `true`, sent at once as a group.",
+    "metrics": "A Prometheus scrape of /metrics (render(), in-process) with 300,000 step attempts recorded: the "
+    "first scrape of a web process, and later ones each following 100 new attempts; baseline: recounting every "
+    "attempt with the ORM's duration aggregate.",
     "queries": "Database statements for one step's claim, run and finish (and for starting a run), captured "
     "in-process with CaptureQueriesContext on the worker's code path.",
 }
@@ -225,6 +228,7 @@ def render_readme(results: dict[str, dict[str, Any]]) -> str:
     from .report_live import LIVE_INTRO, sections
 
     parts = [INTRO + LIVE_INTRO, "## Results\n", *summary_rows(results), "", *sections(results)]
+    parts += metrics_section(results)
     parts += peers_section(results)
     if "queries" in results:
         parts += [
@@ -278,3 +282,24 @@ def _cpu_section(results: dict[str, dict[str, Any]]) -> list[str]:
 
 def write_readme(directory: Path = RESULTS_DIR, readme: Path = README) -> None:
     readme.write_text(render_readme(load_results(directory)))
+
+
+def metrics_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    backends = _backends(results.get("metrics", {}))
+    if not backends:
+        return []
+    rows = [
+        "## /metrics with a long history\n",
+        "`bench/metrics.py`: the step duration histogram of `/metrics` is counted in full once per web process, "
+        "then each scrape adds only the attempts finished since the last one. A scrape is `render()` in-process "
+        "(the database work of the answer); the later scrapes each follow 100 new attempts. Baseline, same run: "
+        "the whole history recounted with the ORM's duration aggregate, as every scrape did before.\n",
+        "| backend | attempts | first scrape | later scrapes (median) | baseline: recount | later / baseline |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, m in backends:
+        rows.append(
+            f"| {_backend_name(label, m)} | {m['attempts']:,} | {m['first_scrape_ms']:.0f} ms "
+            f"| {m['next_scrape_median_ms']:.1f} ms | {m['baseline_recount_median_ms']:.0f} ms | {m['ratio']:.2%} |"
+        )
+    return [*rows, ""]

@@ -38,7 +38,7 @@ from ansflow import runtime  # noqa: E402
 from ansflow.celery import app as ansflow_app  # noqa: E402
 from ansflow.testing import CeleryWorker, ManagedProcess, output_dir, subprocess_env  # noqa: E402
 
-from . import load, logs, measure, queries, scale, viewers  # noqa: E402
+from . import load, logs, measure, metrics, queries, scale, viewers  # noqa: E402
 from .report import BENCHMARKS  # noqa: E402
 
 WORKER_CONCURRENCY = 2
@@ -132,6 +132,10 @@ def run(label: str, only: list[str], quick: bool) -> dict[str, Any]:
             say(label, "statements per step (in-process)")
             results["benchmarks"]["queries"] = queries.measure(fanout_width=fanout_width)
             ansflow_app.control.purge()  # the in-process run sent messages no worker should get
+        if "metrics" in wanted:
+            say(label, "/metrics with a long history (in-process)")
+            results["benchmarks"]["metrics"] = metrics.measure(30_000 if quick else 300_000, scrapes=3 if quick else 5)
+            ansflow_app.control.purge()
         if any(name in wanted for name in WITH_WORKERS):
             with workers():
                 if "chain" in wanted:

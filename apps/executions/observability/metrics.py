@@ -14,11 +14,9 @@ import hmac
 import ipaddress
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -31,17 +29,10 @@ from prometheus_client.registry import Collector
 from ansflow.concurrency import GAUGES
 
 from ..choices import ExecutionStatus, StepStatus
-from ..models import Execution, StepAttempt, StepExecution
-from . import live
+from ..models import Execution, StepExecution
+from . import durations, live
 
 logger = logging.getLogger("ansflow.metrics")
-
-# Upper bounds (seconds) of the step duration histogram.
-DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
-
-
-def _seconds(value: timedelta | None) -> float:
-    return value.total_seconds() if value is not None else 0.0
 
 
 class AnsFlowCollector(Collector):
@@ -77,25 +68,9 @@ class AnsFlowCollector(Collector):
         family = HistogramMetricFamily(
             "ansflow_step_duration_seconds", "Duration of finished step attempts, by step kind.", labels=["kind"]
         )
-        duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-        buckets = {
-            f"le_{i}": Count("pk", filter=Q(d__lte=timedelta(seconds=bound)))
-            for i, bound in enumerate(DURATION_BUCKETS)
-        }
-        rows = (
-            StepAttempt.objects.filter(started_at__isnull=False, finished_at__isnull=False)
-            .order_by()
-            .annotate(d=duration)
-            .values("step__kind")
-            .annotate(n=Count("pk"), total=Sum("d"), **buckets)
-            .order_by("step__kind")
-        )
-        for row in rows:
-            counts: dict[str, Any] = dict(row)
-            cumulative = [(str(bound), counts[f"le_{i}"]) for i, bound in enumerate(DURATION_BUCKETS)]
-            family.add_metric(
-                [row["step__kind"]], [*cumulative, ("+Inf", row["n"])], sum_value=max(_seconds(row["total"]), 0.0)
-            )
+        for kind, counts in durations.histogram.read().items():
+            cumulative = [(str(bound), n) for bound, n in zip(durations.BUCKETS, counts.buckets, strict=True)]
+            family.add_metric([kind], [*cumulative, ("+Inf", counts.count)], sum_value=counts.total)
         return family
 
     def _queue(self) -> Iterator[Metric]:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from django.test import Client, override_settings
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from ansflow.testing import wait_until
 from apps.accounts.services import token_create
+from apps.executions.models import StepAttempt
+from apps.executions.observability import durations
 
-from .helpers import pipeline_yaml, run, superuser
+from .helpers import pipeline_yaml, run, start, superuser
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,3 +95,53 @@ def test_allow_list_by_network() -> None:
     assert Client(REMOTE_ADDR="192.168.1.1").get("/metrics").status_code == 403
     # A bearer token when none is configured is refused, whatever the address.
     assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics", HTTP_AUTHORIZATION="Bearer x").status_code == 401
+
+
+def test_the_duration_histogram_counts_only_what_is_new_and_agrees_with_a_full_count() -> None:
+    # Behind a gate nobody opens, so no worker records attempts of its own for them.
+    steps = """
+    - {id: gate, type: approval, with: {approvers: {roles: [maintainer]}, min_approvals: 1}}
+    - {id: a, type: shell, needs: [gate], run: 'true'}
+    - {id: b, type: http, needs: [gate], with: {url: 'http://127.0.0.1:1/'}}
+    """
+    execution = start(pipeline_yaml("histogram", steps))
+    shell, http = execution.steps.get(step_id="a"), execution.steps.get(step_id="b")
+    now = timezone.now()
+
+    def attempt(step, seconds: float, finished_ago: float) -> StepAttempt:
+        end = now - timedelta(seconds=finished_ago)
+        number = StepAttempt.objects.filter(step=step).count() + 1
+        return StepAttempt.objects.create(step=step, number=number, status="success", worker="w:1",
+                                          started_at=end - timedelta(seconds=seconds), finished_at=end)  # fmt: skip
+
+    def expected() -> dict[str, tuple[list[int], int, float]]:
+        found: dict[str, tuple[list[int], int, float]] = {}
+        for kind in ("shell", "http"):
+            rows = [a for a in StepAttempt.objects.filter(step__kind=kind)]
+            seconds = [(a.finished_at - a.started_at).total_seconds() for a in rows]
+            if rows:
+                found[kind] = ([sum(s <= b for s in seconds) for b in durations.BUCKETS], len(rows), sum(seconds))
+        return found
+
+    def read(histogram: durations.Histogram) -> dict[str, tuple[list[int], int, float]]:
+        return {kind: (c.buckets, c.count, pytest.approx(c.total)) for kind, c in histogram.read().items()}
+
+    histogram = durations.Histogram()
+    assert read(histogram) == {}
+    attempt(shell, 0.05, finished_ago=600)  # settled
+    attempt(shell, 7.0, finished_ago=300)  # settled
+    attempt(http, 0.3, finished_ago=1)  # not yet: counted afresh at each read
+    assert read(histogram) == expected()
+    settled_at = histogram.upto
+    assert settled_at > 0
+    attempt(shell, 45.0, finished_ago=120)  # settled, after the first read
+    attempt(shell, 2000.0, finished_ago=2)
+    attempt(http, 0.2, finished_ago=0)
+    assert read(histogram) == expected() == read(durations.Histogram())
+    assert histogram.upto > settled_at  # the kept counts moved on
+    assert histogram.read()["shell"].count == 4
+    # Emptied and refilled (ids may start again): counted again from nothing.
+    StepAttempt.objects.all().delete()
+    attempt(http, 0.7, finished_ago=900)
+    assert read(histogram) == expected()
+    assert list(histogram.read()) == ["http"]
