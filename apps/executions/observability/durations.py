@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, FloatField, Func, Max, QuerySet
+from django.db.models import F, FloatField, Func, QuerySet
 from django.utils import timezone
 
 from ..models import StepAttempt
@@ -118,12 +118,12 @@ class Histogram:
             if self.upto and not StepAttempt.objects.filter(pk=self.upto, finished_at=self.upto_finished).exists():
                 self._reset()
             newer = StepAttempt.objects.filter(pk__gt=self.upto)
-            settled = newer.filter(finished_at__lt=timezone.now() - SETTLE).aggregate(last=Max("pk"))["last"]
-            if settled is not None:
-                for kind, counts in count(newer.filter(pk__lte=settled)).items():
+            last = newer.filter(finished_at__lt=timezone.now() - SETTLE).order_by("-pk")
+            mark = last.values_list("pk", "finished_at").first()
+            if mark is not None:
+                for kind, counts in count(newer.filter(pk__lte=mark[0])).items():
                     self.settled.setdefault(kind, Counts()).add(counts)
-                self.upto = settled
-                self.upto_finished = StepAttempt.objects.values_list("finished_at", flat=True).get(pk=settled)
+                self.upto, self.upto_finished = mark
             result: dict[str, Counts] = {}
             for kind, counts in [*self.settled.items(), *count(StepAttempt.objects.filter(pk__gt=self.upto)).items()]:
                 result.setdefault(kind, Counts()).add(counts)
