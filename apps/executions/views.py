@@ -193,6 +193,7 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "dag": dag,
             "ws_path": f"/ws/executions/{execution.pk}/",
+            "terminal_statuses": " ".join(sorted(ExecutionStatus.terminal())),
             "summary_url": reverse("executions:summary", args=[execution.pk]),
             "step_ids": [s.step_id for s in context["steps"]],
         }

@@ -49,7 +49,7 @@
 
     // A connected socket reads "live" while the run goes on and "ended" once it is over: no more
     // lines can come, though the socket stays open for a retry's statuses.
-    const TERMINAL = ["success", "failed", "canceled"];
+    const TERMINAL = card.dataset.terminal.split(" "); // the server's ExecutionStatus.terminal()
     let socketState = "connecting";
     function showConn() {
       const state = socketState === "live" && TERMINAL.includes(card.dataset.status) ? "ended" : socketState;
